@@ -1,0 +1,187 @@
+"""Workload 3: booking creation over HTTP. `bookd serve --no-worker` (one process) under 32 and 64
+concurrent connections from a separate load process (`wrk` with bench/load.lua, or bench/loadgen.py
+when wrk is missing): creates per second, p50, p99. Baseline: bench/bare.py, a bare Starlette +
+asyncpg endpoint parsing the same JSON and doing one INSERT, served by uvicorn the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import seed
+from bench.common import (
+    BOOKD,
+    Row,
+    compare,
+    free_port,
+    fresh_postgres,
+    fresh_sqlite,
+    log,
+    pg_plain,
+    scaled,
+    start,
+    stop,
+    wait_http,
+)
+
+LUA = Path(__file__).resolve().parent / "load.lua"
+USERS = 500
+
+
+@dataclass
+class Load:
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+
+
+def load_tool() -> str:
+    return "wrk" if shutil.which("wrk") else "httpx"
+
+
+def hit(port: int, connections: int, seconds: int, api_key: str) -> Load:
+    env = {"BENCH_API_KEY": api_key, "BENCH_USERS": str(USERS)}
+    url = f"http://127.0.0.1:{port}"
+    if load_tool() == "wrk":
+        args = [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(LUA),
+            url,
+        ]
+    else:
+        args = [sys.executable, "-m", "bench.loadgen", url, str(connections), str(seconds)]
+    done = subprocess.run(
+        args,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        check=True,
+    )
+    line = next(x for x in done.stdout.splitlines() if x.startswith("BENCH "))
+    data = json.loads(line.removeprefix("BENCH "))
+    return Load(
+        rate=data["requests"] / (data["duration_us"] / 1e6),
+        p50_ms=data["p50_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        max_ms=data["max_us"] / 1000,
+        errors=data["status_errors"] + data["socket_errors"],
+    )
+
+
+def serve(url: str, args: list[str], label: str, api_key: str, seconds: int) -> dict[int, Load]:
+    port = free_port()
+    proc = start(
+        [*args, str(port)] if args[0] != BOOKD else [*args, "--port", str(port)],
+        env={"BOOKD_DATABASE_URL": url},
+        log_name=label,
+    )
+    results: dict[int, Load] = {}
+    try:
+        wait_http(port)
+        hit(port, 32, 3, api_key)  # warm up: connections, prepared statements, caches
+        for connections in (32, 64):
+            results[connections] = result = hit(port, connections, seconds, api_key)
+            log(
+                f"{label} c={connections}: {result.rate:,.0f}/s p50 {result.p50_ms:.1f} ms "
+                f"p99 {result.p99_ms:.1f} ms max {result.max_ms:.0f} ms errors {result.errors}"
+            )
+            if result.errors:
+                log(f"{label} c={connections}: {result.errors} requests failed (see {label}.log)")
+    finally:
+        stop(proc)
+    return results
+
+
+def _tenant(url: str) -> str:
+    seed.migrate_db(url)
+    return asyncio.run(seed.make_tenants(url, count=1, bot_users=USERS))[0].api_key
+
+
+def run() -> list[Row]:
+    seconds = scaled(20, 5)
+    log(f"workload 3: HTTP creates, {seconds} s per run, load from {load_tool()}")
+    bookd_args = [BOOKD, "serve", "--no-worker", "--host", "127.0.0.1"]
+    with fresh_postgres("w3_bare") as url:
+        key = _tenant(url)
+        bare = serve(
+            url, [sys.executable, "-m", "bench.bare", pg_plain(url)], "w3_bare", key, seconds
+        )
+    with fresh_postgres("w3_bookd") as url:
+        key = _tenant(url)
+        pg = serve(url, bookd_args, "w3_bookd_pg", key, seconds)
+    with fresh_sqlite("w3_bookd") as url:
+        key = _tenant(url)
+        lite = serve(url, bookd_args, "w3_bookd_sqlite", key, seconds)
+
+    tool = load_tool()
+    rows: list[Row] = []
+    for c in (32, 64):
+        ratio_target = c == 64
+        rows.append(
+            compare(
+                f"w3 creates/s, {c} connections: bookd serve, PostgreSQL",
+                pg[c].rate,
+                "req/s",
+                f"bare Starlette + asyncpg INSERT ({tool})",
+                bare[c].rate,
+                target=">= 0.5 x bare" if ratio_target else None,
+                met=pg[c].rate >= 0.5 * bare[c].rate if ratio_target else None,
+            )
+        )
+        rows.append(
+            compare(
+                f"w3 p50 latency, {c} connections: bookd serve, PostgreSQL",
+                pg[c].p50_ms,
+                "ms",
+                "bare Starlette + asyncpg INSERT",
+                bare[c].p50_ms,
+            )
+        )
+        rows.append(
+            compare(
+                f"w3 p99 latency, {c} connections: bookd serve, PostgreSQL",
+                pg[c].p99_ms,
+                "ms",
+                "bare Starlette + asyncpg INSERT",
+                bare[c].p99_ms,
+                target="<= 50 ms" if ratio_target else None,
+                met=pg[c].p99_ms <= 50 if ratio_target else None,
+            )
+        )
+    for c in (32, 64):
+        rows.append(
+            compare(
+                f"w3 creates/s, {c} connections: bookd serve, SQLite",
+                lite[c].rate,
+                "req/s",
+                f"bare Starlette + asyncpg INSERT ({tool})",
+                bare[c].rate,
+                target=">= 500 req/s",
+                met=lite[c].rate >= 500,
+            )
+        )
+        rows.append(
+            compare(
+                f"w3 p99 latency, {c} connections: bookd serve, SQLite",
+                lite[c].p99_ms,
+                "ms",
+                "bare Starlette + asyncpg INSERT",
+                bare[c].p99_ms,
+            )
+        )
+    return rows

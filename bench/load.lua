@@ -1,0 +1,34 @@
+-- wrk script: POST /v1/bookings with a fresh body per request (random bot user, random future start).
+local key = os.getenv("BENCH_API_KEY") or ""
+local users = tonumber(os.getenv("BENCH_USERS") or "500")
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("seed", counter)
+end
+
+function init(args)
+  math.randomseed(os.time() * 1000 + (seed or 0))
+end
+
+local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. key }
+
+function request()
+  local user = math.random(0, users - 1)
+  local t = 1924992000 + math.random(0, 365 * 24 * 60) * 60
+  local body = string.format(
+    '{"service_uid":"svc-0","bot_user_ns":"user-%d","start_time":"%s","location":"Room 1",'
+      .. '"source":"bench","metadata":"{\\"channel\\":\\"telegram\\"}"}',
+    user, os.date("!%Y-%m-%dT%H:%M:%SZ", t))
+  return wrk.format("POST", "/v1/bookings", headers, body)
+end
+
+function done(summary, latency, requests)
+  io.write(string.format(
+    'BENCH {"requests":%d,"duration_us":%d,"status_errors":%d,"socket_errors":%d,'
+      .. '"p50_us":%d,"p99_us":%d,"max_us":%d}\n',
+    summary.requests, summary.duration, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end

@@ -1,0 +1,188 @@
+"""The seed's action API: `POST /v1/actions/{action}`, a thin adapter onto the same services as REST.
+
+A booking action that names a `bot_user_ns` acts only on that bot user's bookings (404 otherwise),
+so a chatbot flow cannot touch another contact's booking by id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Any
+
+from fastapi import APIRouter, Body
+from pydantic import BaseModel, ValidationError
+
+from bookd.actions.schemas import (
+    BookingParams,
+    CancelParams,
+    CreateParams,
+    ListBookingsParams,
+    NoParams,
+    RatingParams,
+    RescheduleParams,
+    ServiceParams,
+)
+from bookd.bookings import service as bookings
+from bookd.bookings.domain import Action
+from bookd.bookings.endpoints import Ctx
+from bookd.bookings.schemas import BookingCreate, BookingFilters, MessageOut, RescheduleBody
+from bookd.catalog import service as catalog
+from bookd.catalog.schemas import ServiceOut, TemplateOut
+from bookd.kit.errors import NotFound, ValidationFailed
+from bookd.kit.pagination import INT32_MAX, decode_cursor, next_cursor
+from bookd.kit.web import UnitOfWorkRoute, errors, validation_details
+
+router = APIRouter(prefix="/v1/actions", tags=["actions"], route_class=UnitOfWorkRoute)
+
+
+class ActionName(StrEnum):
+    list_booking_services = "list_booking_services"
+    get_booking_service = "get_booking_service"
+    list_booking_service_reminders = "list_booking_service_reminders"
+    list_booking_service_followups = "list_booking_service_followups"
+    list_bookings = "list_bookings"
+    get_booking = "get_booking"
+    create_booking = "create_booking"
+    confirm_booking = "confirm_booking"
+    reschedule_booking = "reschedule_booking"
+    cancel_booking = "cancel_booking"
+    mark_booking_completed = "mark_booking_completed"
+    mark_booking_no_show = "mark_booking_no_show"
+    update_booking_rating = "update_booking_rating"
+
+
+class ActionResult(BaseModel):
+    data: Any
+    next_cursor: str | None = None
+
+
+Handler = Callable[[bookings.Context, Any], Awaitable[Any]]
+
+
+async def _list_services(ctx: bookings.Context, _p: NoParams) -> Any:
+    rows = await catalog.list_services(ctx.session, ctx.workspace.id, limit=catalog.MAX_SERVICES)
+    return [ServiceOut.model_validate(s).model_dump(mode="json") for s in rows]
+
+
+async def _get_service(ctx: bookings.Context, p: ServiceParams) -> Any:
+    return ServiceOut.model_validate(
+        await catalog.get_service(ctx.session, ctx.workspace.id, p.service_uid)
+    ).model_dump(mode="json")
+
+
+def _templates(kind: catalog.TemplateKind) -> Handler:
+    async def handler(ctx: bookings.Context, p: ServiceParams) -> Any:
+        service = await catalog.get_service(ctx.session, ctx.workspace.id, p.service_uid)
+        rows = await catalog.list_templates(ctx.session, service, kind)
+        return [TemplateOut.model_validate(t).model_dump(mode="json") for t in rows]
+
+    return handler
+
+
+async def _list_bookings(ctx: bookings.Context, p: ListBookingsParams) -> ActionResult:
+    filters = BookingFilters(bot_user_ns=p.bot_user_ns, service_uid=p.service_uid, status=p.status)
+    rows = await bookings.list_bookings(
+        ctx, filters, limit=p.limit + 1, after_id=decode_cursor(p.cursor, max_id=INT32_MAX)
+    )
+    return ActionResult(
+        data=[r.out().model_dump(mode="json") for r in rows[: p.limit]],
+        next_cursor=next_cursor([r.booking.id for r in rows], p.limit),
+    )
+
+
+async def _owned(ctx: bookings.Context, p: BookingParams) -> bookings.Loaded:
+    loaded = await bookings.load(ctx, p.booking_id)
+    if p.bot_user_ns is not None and loaded.bot_user.ns != p.bot_user_ns:
+        raise NotFound(f"no booking {p.booking_id} for bot user {p.bot_user_ns!r}")
+    return loaded
+
+
+async def _get_booking(ctx: bookings.Context, p: BookingParams) -> Any:
+    loaded = await _owned(ctx, p)
+    reminders = await bookings.list_messages(ctx, p.booking_id, bookings.REMINDER)
+    followups = await bookings.list_messages(ctx, p.booking_id, bookings.FOLLOWUP)
+    return loaded.out().model_dump(mode="json") | {
+        "reminders": [MessageOut.of(m).model_dump(mode="json") for m in reminders],
+        "followups": [MessageOut.of(m).model_dump(mode="json") for m in followups],
+    }
+
+
+async def _create(ctx: bookings.Context, p: CreateParams) -> Any:
+    body = BookingCreate(
+        service_uid=p.service_uid,
+        bot_user_ns=p.bot_user_ns,
+        start_time=p.start_time,
+        duration=p.duration,
+        status=p.pending_or_confirmed,
+        location=p.location,
+        source=p.source,
+        metadata=p.metadata,
+        notes=p.notes,
+    )
+    return (await bookings.create_booking(ctx, body)).out().model_dump(mode="json")
+
+
+def _simple(action: Action) -> Handler:
+    async def handler(ctx: bookings.Context, p: BookingParams) -> Any:
+        await _owned(ctx, p)
+        reason = p.cancel_reason if isinstance(p, CancelParams) else None
+        return (
+            (await bookings.act(ctx, p.booking_id, action, reason=reason))
+            .out()
+            .model_dump(mode="json")
+        )
+
+    return handler
+
+
+async def _reschedule(ctx: bookings.Context, p: RescheduleParams) -> Any:
+    await _owned(ctx, p)
+    body = RescheduleBody(
+        start_time=p.start_time,
+        duration=p.duration,
+        status=p.pending_or_confirmed,
+        reason=p.reschedule_reason,
+    )
+    return (await bookings.reschedule(ctx, p.booking_id, body)).out().model_dump(mode="json")
+
+
+async def _rate(ctx: bookings.Context, p: RatingParams) -> Any:
+    await _owned(ctx, p)
+    return (await bookings.rate(ctx, p.booking_id, p.rating)).out().model_dump(mode="json")
+
+
+ACTIONS: dict[ActionName, tuple[type[BaseModel], Handler]] = {
+    ActionName.list_booking_services: (NoParams, _list_services),
+    ActionName.get_booking_service: (ServiceParams, _get_service),
+    ActionName.list_booking_service_reminders: (ServiceParams, _templates("reminder")),
+    ActionName.list_booking_service_followups: (ServiceParams, _templates("followup")),
+    ActionName.list_bookings: (ListBookingsParams, _list_bookings),
+    ActionName.get_booking: (BookingParams, _get_booking),
+    ActionName.create_booking: (CreateParams, _create),
+    ActionName.confirm_booking: (BookingParams, _simple(Action.CONFIRM)),
+    ActionName.reschedule_booking: (RescheduleParams, _reschedule),
+    ActionName.cancel_booking: (CancelParams, _simple(Action.CANCEL)),
+    ActionName.mark_booking_completed: (BookingParams, _simple(Action.COMPLETE)),
+    ActionName.mark_booking_no_show: (BookingParams, _simple(Action.NO_SHOW)),
+    ActionName.update_booking_rating: (RatingParams, _rate),
+}
+
+
+@router.post("/{action}", response_model=ActionResult, responses=errors(404, 409))
+async def run_action(
+    action: ActionName,
+    ctx: Ctx,
+    params: dict[str, Any] | None = Body(
+        default=None, description="The seed's parameters of the action"
+    ),
+) -> ActionResult:
+    model, handler = ACTIONS[action]
+    try:
+        parsed = model.model_validate(params or {})
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "the action's parameters are not valid", validation_details(exc.errors())
+        ) from None
+    result = await handler(ctx, parsed)
+    return result if isinstance(result, ActionResult) else ActionResult(data=result)

@@ -1,0 +1,203 @@
+"""REST: /v1/bookings, their actions, reminders, follow-ups and logs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from pydantic import ValidationError
+
+from bookd.bookings import service as bookings
+from bookd.bookings.domain import Action
+from bookd.bookings.schemas import (
+    BookingCreate,
+    BookingFilters,
+    BookingOut,
+    BookingUpdate,
+    CancelBody,
+    LogOut,
+    MessageOut,
+    RatingBody,
+    RescheduleBody,
+)
+from bookd.kit.errors import ValidationFailed
+from bookd.kit.pagination import Page, PageParams, next_cursor, page_params, page_params_32
+from bookd.kit.web import CurrentCaller, Now, Session, UnitOfWorkRoute, errors, validation_details
+
+router = APIRouter(prefix="/v1/bookings", tags=["bookings"], route_class=UnitOfWorkRoute)
+
+
+async def get_context(caller: CurrentCaller, session: Session, now: Now) -> bookings.Context:
+    return bookings.Context(
+        session=session, workspace=caller.workspace, actor=caller.actor, now=now
+    )
+
+
+Ctx = Annotated[bookings.Context, Depends(get_context)]
+BookingId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+async def if_match_version(
+    if_match: Annotated[
+        str | None,
+        Header(
+            alias="If-Match",
+            max_length=40,
+            description="Refuse the change (409) unless the booking is at this version",
+        ),
+    ] = None,
+) -> int | None:
+    if if_match is None:
+        return None
+    try:
+        return int(if_match.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise ValidationFailed.on(
+            "If-Match", "invalid_version", "If-Match takes a booking version number"
+        ) from None
+
+
+IfMatch = Annotated[int | None, Depends(if_match_version)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Repeat a creation safely: the same key and body answer the first result",
+    ),
+]
+
+
+async def booking_filters(
+    bot_user_ns: Annotated[str | None, Query(max_length=200)] = None,
+    service_uid: Annotated[str | None, Query(max_length=50)] = None,
+    status: Annotated[str | None, Query()] = None,
+    start_from: Annotated[
+        str | None, Query(description="ISO 8601 with an offset; start_time >= this")
+    ] = None,
+    start_to: Annotated[
+        str | None, Query(description="ISO 8601 with an offset; start_time < this")
+    ] = None,
+) -> BookingFilters:
+    try:
+        return BookingFilters.model_validate(
+            {
+                "bot_user_ns": bot_user_ns,
+                "service_uid": service_uid,
+                "status": status,
+                "start_from": start_from,
+                "start_to": start_to,
+            }
+        )
+    except ValidationError as exc:
+        raise ValidationFailed("the query is not valid", validation_details(exc.errors())) from None
+
+
+@router.get("", response_model=Page[BookingOut], responses=errors())
+async def list_bookings(
+    ctx: Ctx,
+    page: Annotated[PageParams, Depends(page_params_32)],
+    filters: Annotated[BookingFilters, Depends(booking_filters)],
+) -> Page[BookingOut]:
+    rows = await bookings.list_bookings(ctx, filters, limit=page.limit + 1, after_id=page.after_id)
+    return Page(
+        data=[r.out() for r in rows[: page.limit]],
+        next_cursor=next_cursor([r.booking.id for r in rows], page.limit),
+    )
+
+
+@router.post("", status_code=201, response_model=BookingOut, responses=errors(404, 409))
+async def create_booking(
+    body: BookingCreate, ctx: Ctx, idempotency_key: IdempotencyKey = None
+) -> Response | BookingOut:
+    if idempotency_key is not None:
+        fingerprint = bookings.request_fingerprint(body)
+        stored = await bookings.claim_idempotency_key(ctx, idempotency_key, fingerprint)
+        if stored is not None:
+            return Response(
+                stored.response_body, status_code=stored.status_code, media_type="application/json"
+            )
+    out = (await bookings.create_booking(ctx, body)).out()
+    if idempotency_key is not None:
+        await bookings.remember_answer(ctx, idempotency_key, 201, out.model_dump_json())
+    return out
+
+
+@router.get("/{booking_id}", response_model=BookingOut, responses=errors(404))
+async def get_booking(booking_id: BookingId, ctx: Ctx) -> BookingOut:
+    return (await bookings.load(ctx, booking_id)).out()
+
+
+@router.patch("/{booking_id}", response_model=BookingOut, responses=errors(404, 409))
+async def update_booking(
+    booking_id: BookingId, body: BookingUpdate, ctx: Ctx, if_match: IfMatch
+) -> BookingOut:
+    return (await bookings.update_details(ctx, booking_id, body, if_match=if_match)).out()
+
+
+@router.delete("/{booking_id}", status_code=204, responses=errors(404, 409))
+async def delete_booking(booking_id: BookingId, ctx: Ctx, if_match: IfMatch) -> Response:
+    await bookings.delete_booking(ctx, booking_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+@router.post("/{booking_id}/confirm", response_model=BookingOut, responses=errors(404, 409))
+async def confirm_booking(booking_id: BookingId, ctx: Ctx, if_match: IfMatch) -> BookingOut:
+    return (await bookings.act(ctx, booking_id, Action.CONFIRM, if_match=if_match)).out()
+
+
+@router.post("/{booking_id}/reschedule", response_model=BookingOut, responses=errors(404, 409))
+async def reschedule_booking(
+    booking_id: BookingId, body: RescheduleBody, ctx: Ctx, if_match: IfMatch
+) -> BookingOut:
+    return (await bookings.reschedule(ctx, booking_id, body, if_match=if_match)).out()
+
+
+@router.post("/{booking_id}/cancel", response_model=BookingOut, responses=errors(404, 409))
+async def cancel_booking(
+    booking_id: BookingId, body: CancelBody, ctx: Ctx, if_match: IfMatch
+) -> BookingOut:
+    return (
+        await bookings.act(ctx, booking_id, Action.CANCEL, if_match=if_match, reason=body.reason)
+    ).out()
+
+
+@router.post("/{booking_id}/complete", response_model=BookingOut, responses=errors(404, 409))
+async def complete_booking(booking_id: BookingId, ctx: Ctx, if_match: IfMatch) -> BookingOut:
+    return (await bookings.act(ctx, booking_id, Action.COMPLETE, if_match=if_match)).out()
+
+
+@router.post("/{booking_id}/no-show", response_model=BookingOut, responses=errors(404, 409))
+async def mark_no_show(booking_id: BookingId, ctx: Ctx, if_match: IfMatch) -> BookingOut:
+    return (await bookings.act(ctx, booking_id, Action.NO_SHOW, if_match=if_match)).out()
+
+
+@router.post("/{booking_id}/rating", response_model=BookingOut, responses=errors(404, 409))
+async def rate_booking(
+    booking_id: BookingId, body: RatingBody, ctx: Ctx, if_match: IfMatch
+) -> BookingOut:
+    return (await bookings.rate(ctx, booking_id, body.rating, if_match=if_match)).out()
+
+
+@router.get("/{booking_id}/reminders", response_model=Page[MessageOut], responses=errors(404))
+async def list_reminders(booking_id: BookingId, ctx: Ctx) -> Page[MessageOut]:
+    rows = await bookings.list_messages(ctx, booking_id, bookings.REMINDER)
+    return Page(data=[MessageOut.of(m) for m in rows], next_cursor=None)
+
+
+@router.get("/{booking_id}/followups", response_model=Page[MessageOut], responses=errors(404))
+async def list_followups(booking_id: BookingId, ctx: Ctx) -> Page[MessageOut]:
+    rows = await bookings.list_messages(ctx, booking_id, bookings.FOLLOWUP)
+    return Page(data=[MessageOut.of(m) for m in rows], next_cursor=None)
+
+
+@router.get("/{booking_id}/logs", response_model=Page[LogOut], responses=errors(404))
+async def list_logs(
+    booking_id: BookingId, ctx: Ctx, page: Annotated[PageParams, Depends(page_params)]
+) -> Page[LogOut]:
+    rows = await bookings.list_logs(ctx, booking_id, limit=page.limit + 1, after_id=page.after_id)
+    return Page(
+        data=[LogOut.of(r) for r in rows[: page.limit]],
+        next_cursor=next_cursor([r.id for r in rows], page.limit),
+    )

@@ -1,0 +1,198 @@
+"""API shapes of bookings, their reminders, follow-ups and logs, with the limits of SPEC section 2."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
+
+from bookd.bookings.models import Booking, BookingLog, BookingMessage
+from bookd.catalog.models import BookingService
+from bookd.kit.schemas import Input, Minutes, Output, UTCTime
+from bookd.workspaces.models import BotUser
+from bookd.workspaces.schemas import BotUserNs
+
+
+def _not_json_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity, which are not JSON: a client's JSON.parse would fail.
+    raise ValueError(name)
+
+
+def _must_be_json(value: str) -> str:
+    try:
+        json.loads(value, parse_constant=_not_json_constant)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than json can read
+        raise ValueError("metadata must be a JSON document given as a string") from None
+    return value
+
+
+def _iso_8601(value: Any) -> Any:
+    """Pydantic would read a number, or a string of digits, as a Unix time: that is not ISO 8601."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("expected ISO 8601 with an offset, e.g. 2030-01-02T12:30:00Z")
+    return value
+
+
+Location = Annotated[str, Field(max_length=1000)]
+Source = Annotated[str, Field(max_length=100)]
+Notes = Annotated[str, Field(max_length=1000)]
+Metadata = Annotated[str, Field(max_length=5000), AfterValidator(_must_be_json)]
+Reason = Annotated[str, Field(min_length=1, max_length=500)]
+Rating = Annotated[int, Field(strict=True, ge=0, le=5)]
+# A start late enough that its end or a follow-up (365 days on) would not fit in a datetime is
+# refused here, not left to overflow into a 500 later.
+LATEST_START = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _in_utc_range(value: datetime) -> datetime:
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+    return value
+
+
+def _bookable(value: datetime) -> datetime:
+    if _in_utc_range(value) >= LATEST_START:
+        raise ValueError("start_time must be before the year 9000")
+    return value
+
+
+StartTime = Annotated[AwareDatetime, BeforeValidator(_iso_8601), AfterValidator(_bookable)]
+QueryTime = Annotated[AwareDatetime, AfterValidator(_in_utc_range)]
+Requestable = Literal["pending", "confirmed"]
+StatusName = Literal[
+    "pending", "confirmed", "in_progress", "completed", "cancelled", "no_show", "inactive"
+]
+
+
+class BookingCreate(Input):
+    service_uid: Annotated[str, Field(min_length=1, max_length=50)] | None = None
+    service_id: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    bot_user_ns: BotUserNs
+    start_time: StartTime
+    duration: Minutes | None = None
+    status: Requestable = "pending"
+    location: Location = ""
+    source: Source = ""
+    metadata: Metadata | None = None
+    notes: Notes = ""
+
+
+class BookingUpdate(Input):
+    location: Location | None = None
+    source: Source | None = None
+    metadata: Metadata | None = None
+    notes: Notes | None = None
+
+
+class RescheduleBody(Input):
+    start_time: StartTime
+    duration: Minutes | None = None
+    status: Requestable | None = None
+    reason: Reason
+
+
+class CancelBody(Input):
+    reason: Reason
+
+
+class RatingBody(Input):
+    rating: Rating
+
+
+class BookingOut(Output):
+    id: int
+    service_uid: str
+    service_id: int
+    bot_user_ns: str
+    status: str
+    start_time: UTCTime
+    end_time: UTCTime
+    duration: int
+    location: str
+    source: str
+    metadata: str | None
+    notes: str
+    rating: int | None
+    cancel_reason: str | None
+    reschedule_reason: str | None
+    reschedule_count: int
+    version: int
+    created_at: UTCTime
+    updated_at: UTCTime
+
+    @classmethod
+    def of(cls, booking: Booking, service: BookingService, bot_user: BotUser) -> BookingOut:
+        return cls(
+            id=booking.id,
+            service_uid=service.service_uid,
+            service_id=service.id,
+            bot_user_ns=bot_user.ns,
+            status=booking.status,
+            start_time=booking.start_time,
+            end_time=booking.end_time,
+            duration=booking.duration,
+            location=booking.location,
+            source=booking.source,
+            metadata=booking.metadata_json,
+            notes=booking.notes,
+            rating=booking.rating,
+            cancel_reason=booking.cancel_reason,
+            reschedule_reason=booking.reschedule_reason,
+            reschedule_count=booking.reschedule_count,
+            version=booking.version,
+            created_at=booking.created_at,
+            updated_at=booking.updated_at,
+        )
+
+
+class MessageOut(Output):
+    """A booking's reminder or follow-up."""
+
+    id: int
+    sequence: int
+    title: str
+    description: str
+    scheduled_at: UTCTime
+    status: str
+    sent_at: UTCTime | None
+    skip_reason: str | None
+
+    @classmethod
+    def of(cls, message: BookingMessage) -> MessageOut:
+        return cls.model_validate(message)
+
+
+class LogOut(Output):
+    id: int
+    action: str
+    actor: str
+    old_status: str | None
+    new_status: str | None
+    details: dict[str, Any]
+    created_at: UTCTime
+
+    @classmethod
+    def of(cls, log: BookingLog) -> LogOut:
+        return cls(
+            id=log.id,
+            action=log.action,
+            actor=log.actor,
+            old_status=log.old_status,
+            new_status=log.new_status,
+            details=json.loads(log.details),
+            created_at=log.created_at,
+        )
+
+
+class BookingFilters(Input):
+    bot_user_ns: str | None = None
+    service_uid: str | None = None
+    status: StatusName | None = None
+    start_from: QueryTime | None = None
+    start_to: QueryTime | None = None

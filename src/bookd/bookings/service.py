@@ -1,0 +1,713 @@
+"""Booking use cases: load, ask the domain, write the change with its messages, log and events.
+
+Every change goes through `_apply`, which takes the transition from `domain.decide` and writes,
+in the caller's transaction, the new status, the reminder/follow-up effects, one audit log row and
+the transition's events. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from bookd.bookings.domain import (
+    Action,
+    Effect,
+    EventType,
+    MessageStatus,
+    Status,
+    Transition,
+    decide,
+)
+from bookd.bookings.models import Booking, BookingLog, BookingMessage, IdempotencyKey
+from bookd.bookings.schemas import (
+    BookingCreate,
+    BookingFilters,
+    BookingOut,
+    BookingUpdate,
+    MessageOut,
+    RescheduleBody,
+)
+from bookd.catalog import service as catalog
+from bookd.catalog.models import BookingService, Template
+from bookd.catalog.schemas import ServiceOut
+from bookd.events import outbox
+from bookd.kit import wakeup
+from bookd.kit.clock import iso_z
+from bookd.kit.db import insert_for
+from bookd.kit.errors import Conflict, NotFound, ValidationFailed
+from bookd.scheduling import policy, render
+from bookd.workspaces import service as workspaces
+from bookd.workspaces.models import BotUser, Workspace
+from bookd.workspaces.schemas import BotUserOut
+
+REMINDER = "reminder"
+FOLLOWUP = "followup"
+# For the rows written in bulk with Core statements (no ORM objects).
+MESSAGES = cast(Table, BookingMessage.__table__)
+LOGS = cast(Table, BookingLog.__table__)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who acts, where, and when: passed down so that nothing below reads the clock."""
+
+    session: AsyncSession
+    workspace: Workspace
+    actor: str
+    now: datetime
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.workspace.timezone)
+
+
+@dataclass
+class Loaded:
+    booking: Booking
+    service: BookingService
+    bot_user: BotUser
+
+    def out(self) -> BookingOut:
+        return BookingOut.of(self.booking, self.service, self.bot_user)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "booking": self.out().model_dump(mode="json"),
+            "service": ServiceOut.model_validate(self.service).model_dump(mode="json"),
+            "bot_user": BotUserOut.model_validate(self.bot_user).model_dump(mode="json"),
+        }
+
+
+def _joined() -> Any:
+    return (
+        select(Booking, BookingService, BotUser)
+        .join(BookingService, BookingService.id == Booking.service_id)
+        .join(BotUser, BotUser.id == Booking.bot_user_id)
+    )
+
+
+async def load(ctx: Context, booking_id: int, *, lock: bool = False) -> Loaded:
+    query = _joined().where(Booking.id == booking_id, Booking.workspace_id == ctx.workspace.id)
+    if lock:
+        # Serialises concurrent actions on one booking (PostgreSQL; SQLite has one writer anyway).
+        query = query.with_for_update(of=Booking)
+    row = (await ctx.session.execute(query)).first()
+    if row is None:
+        raise NotFound(f"no booking {booking_id}")
+    return Loaded(*row)
+
+
+async def list_bookings(
+    ctx: Context, filters: BookingFilters, *, limit: int, after_id: int | None
+) -> list[Loaded]:
+    query = _joined().where(Booking.workspace_id == ctx.workspace.id)
+    if filters.bot_user_ns is not None:
+        query = query.where(BotUser.ns == filters.bot_user_ns)
+    if filters.service_uid is not None:
+        query = query.where(BookingService.service_uid == filters.service_uid)
+    if filters.status is not None:
+        query = query.where(Booking.status == filters.status)
+    if filters.start_from is not None:
+        query = query.where(Booking.start_time >= filters.start_from)
+    if filters.start_to is not None:
+        query = query.where(Booking.start_time < filters.start_to)
+    if after_id is not None:
+        query = query.where(Booking.id > after_id)
+    rows = (await ctx.session.execute(query.order_by(Booking.id).limit(limit))).all()
+    return [Loaded(*row) for row in rows]
+
+
+async def list_messages(ctx: Context, booking_id: int, kind: str) -> list[BookingMessage]:
+    await load(ctx, booking_id)
+    rows = await ctx.session.scalars(
+        select(BookingMessage)
+        .where(BookingMessage.booking_id == booking_id, BookingMessage.kind == kind)
+        .order_by(BookingMessage.sequence, BookingMessage.id)
+    )
+    return list(rows.all())
+
+
+async def list_logs(
+    ctx: Context, booking_id: int, *, limit: int, after_id: int | None
+) -> list[BookingLog]:
+    await load(ctx, booking_id)
+    query = select(BookingLog).where(BookingLog.booking_id == booking_id)
+    if after_id is not None:
+        query = query.where(BookingLog.id > after_id)
+    return list((await ctx.session.scalars(query.order_by(BookingLog.id).limit(limit))).all())
+
+
+# --- changes -----------------------------------------------------------------------------------
+
+
+def _future_start(start_time: datetime, now: datetime) -> datetime:
+    start = start_time.astimezone(now.tzinfo).replace(microsecond=0)
+    if start <= now:
+        raise ValidationFailed.on("start_time", "not_in_future", "start_time must be in the future")
+    return start
+
+
+async def _resolve_service(ctx: Context, data: BookingCreate) -> BookingService:
+    if data.service_uid is None and data.service_id is None:
+        raise ValidationFailed.on("service_uid", "missing", "service_uid or service_id is required")
+    if data.service_uid is not None:
+        service = await catalog.get_service(ctx.session, ctx.workspace.id, data.service_uid)
+        if data.service_id is not None and data.service_id != service.id:
+            raise ValidationFailed.on(
+                "service_id", "mismatch", "service_id and service_uid name different services"
+            )
+        return service
+    assert data.service_id is not None
+    return await catalog.get_service_by_id(ctx.session, ctx.workspace.id, data.service_id)
+
+
+def _require_active(service: BookingService) -> None:
+    if service.status != "active":
+        raise Conflict(f"booking service {service.service_uid!r} is inactive")
+
+
+async def create_booking(ctx: Context, data: BookingCreate) -> Loaded:
+    service = await _resolve_service(ctx, data)
+    _require_active(service)
+    start = _future_start(data.start_time, ctx.now)
+    duration = service.default_duration if data.duration is None else data.duration
+    bot_user = await workspaces.ensure_bot_user(
+        ctx.session, ctx.workspace.id, data.bot_user_ns, ctx.now
+    )
+    transition = decide(None, Action.CREATE, Status(data.status))
+    booking = Booking(
+        workspace_id=ctx.workspace.id,
+        service_id=service.id,
+        bot_user_id=bot_user.id,
+        status=transition.new.value,
+        start_time=start,
+        end_time=start + timedelta(minutes=duration),
+        duration=duration,
+        location=data.location,
+        source=data.source,
+        metadata_json=data.metadata,
+        notes=data.notes,
+        reschedule_count=0,
+        version=1,  # written at its first version: no UPDATE right after the INSERT
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    ctx.session.add(booking)
+    await ctx.session.flush()
+    loaded = Loaded(booking, service, bot_user)
+    await _apply(ctx, loaded, transition, fresh=True)
+    return loaded
+
+
+async def _locked(ctx: Context, booking_id: int, if_match: int | None) -> Loaded:
+    loaded = await load(ctx, booking_id, lock=True)
+    if if_match is not None and if_match != loaded.booking.version:
+        raise Conflict(
+            f"booking {booking_id} is at version {loaded.booking.version}, not {if_match}",
+            [
+                {
+                    "field": "If-Match",
+                    "code": "version_mismatch",
+                    "message": "the booking changed meanwhile",
+                }
+            ],
+        )
+    return loaded
+
+
+async def act(
+    ctx: Context,
+    booking_id: int,
+    action: Action,
+    *,
+    if_match: int | None = None,
+    reason: str | None = None,
+) -> Loaded:
+    """confirm, cancel, complete, no-show: the actions that take at most a reason."""
+    loaded = await _locked(ctx, booking_id, if_match)
+    transition = decide(Status(loaded.booking.status), action)
+    details: dict[str, Any] = {}
+    if action is Action.CANCEL:
+        loaded.booking.cancel_reason = reason
+        details["reason"] = reason
+    await _apply(ctx, loaded, transition, details=details)
+    return loaded
+
+
+async def reschedule(
+    ctx: Context, booking_id: int, body: RescheduleBody, *, if_match: int | None = None
+) -> Loaded:
+    loaded = await _locked(ctx, booking_id, if_match)
+    booking = loaded.booking
+    requested = Status(body.status) if body.status else None
+    transition = decide(Status(booking.status), Action.RESCHEDULE, requested)
+    _require_active(loaded.service)
+    start = _future_start(body.start_time, ctx.now)
+    duration = booking.duration if body.duration is None else body.duration
+    old = {
+        "start_time": iso_z(booking.start_time),
+        "end_time": iso_z(booking.end_time),
+        "duration": booking.duration,
+    }
+    booking.start_time = start
+    booking.end_time = start + timedelta(minutes=duration)
+    booking.duration = duration
+    booking.reschedule_count += 1
+    booking.reschedule_reason = body.reason
+    new = {
+        "start_time": iso_z(booking.start_time),
+        "end_time": iso_z(booking.end_time),
+        "duration": duration,
+    }
+    change = {"old": old, "new": new, "reason": body.reason}
+    await _apply(ctx, loaded, transition, details=change, extra={"reschedule": change})
+    return loaded
+
+
+async def rate(
+    ctx: Context, booking_id: int, rating: int, *, if_match: int | None = None
+) -> Loaded:
+    loaded = await _locked(ctx, booking_id, if_match)
+    transition = decide(Status(loaded.booking.status), Action.RATE)
+    change = {"old": loaded.booking.rating, "new": rating}
+    loaded.booking.rating = rating
+    await _apply(ctx, loaded, transition, details=change, extra={"rating": change})
+    return loaded
+
+
+async def update_details(
+    ctx: Context, booking_id: int, body: BookingUpdate, *, if_match: int | None = None
+) -> Loaded:
+    loaded = await _locked(ctx, booking_id, if_match)
+    transition = decide(Status(loaded.booking.status), Action.UPDATE)
+    changes: dict[str, dict[str, Any]] = {}
+    for name, value in body.model_dump(exclude_unset=True).items():
+        column = "metadata_json" if name == "metadata" else name
+        old = getattr(loaded.booking, column)
+        if value is None and name != "metadata":
+            value = ""  # an explicit null clears a text field
+        if old != value:
+            changes[name] = {"old": old, "new": value}
+            setattr(loaded.booking, column, value)
+    await _apply(ctx, loaded, transition, details={"changes": changes}, extra={"changes": changes})
+    return loaded
+
+
+async def delete_booking(ctx: Context, booking_id: int, *, if_match: int | None = None) -> None:
+    loaded = await _locked(ctx, booking_id, if_match)
+    transition = decide(Status(loaded.booking.status), Action.DELETE)
+    await _record_events(ctx, loaded, transition, extra={})
+    session = ctx.session
+    await session.execute(delete(BookingMessage).where(BookingMessage.booking_id == booking_id))
+    await session.execute(delete(BookingLog).where(BookingLog.booking_id == booking_id))
+    await session.execute(delete(Booking).where(Booking.id == booking_id))
+    session.expunge(loaded.booking)
+
+
+# --- the one place a change is written ----------------------------------------------------------
+
+
+async def _apply(
+    ctx: Context,
+    loaded: Loaded,
+    transition: Transition,
+    *,
+    details: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    fresh: bool = False,
+    as_of: datetime | None = None,
+) -> None:
+    """Write `transition`: status, version, messages, one log row, its events.
+
+    `as_of` is the moment the change counts from when deciding whether a new reminder or
+    follow-up is still to come (an automatic change uses its due time, not the processing time).
+    A `fresh` booking was inserted with its first status and version already.
+    """
+    booking = loaded.booking
+    if not fresh:
+        booking.status = transition.new.value
+        booking.version += 1
+        booking.updated_at = ctx.now
+    reference = as_of or ctx.now
+    if Effect.SCHEDULE in (transition.reminders, transition.followups):
+        await wakeup.announce(ctx.session)
+    await _effect(ctx, loaded, REMINDER, transition.reminders, transition, reference, fresh)
+    await _effect(ctx, loaded, FOLLOWUP, transition.followups, transition, reference, fresh)
+    await ctx.session.flush()
+    await _write_logs(
+        ctx.session,
+        [
+            _log_row(
+                ctx,
+                booking.id,
+                transition.action.value,
+                transition.old.value if transition.old else None,
+                transition.new.value,
+                details or {},
+            )
+        ],
+    )
+    await _record_events(ctx, loaded, transition, extra=extra or {})
+
+
+def _log_row(
+    ctx: Context,
+    booking_id: int,
+    action: str,
+    old_status: str | None,
+    new_status: str | None,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "booking_id": booking_id,
+        "action": action,
+        "actor": ctx.actor,
+        "old_status": old_status,
+        "new_status": new_status,
+        "details": json.dumps(details, separators=(",", ":"), ensure_ascii=False),
+        "created_at": ctx.now,
+    }
+
+
+async def _write_logs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Audit rows are only ever appended: inserted in one statement, no ORM objects."""
+    if rows:
+        await session.execute(insert(LOGS), rows)
+
+
+async def _record_events(
+    ctx: Context, loaded: Loaded, transition: Transition, *, extra: dict[str, Any]
+) -> None:
+    if not transition.events:
+        return
+    payload = loaded.payload() | extra
+    await outbox.write(
+        ctx.session,
+        [
+            outbox.row(
+                workspace_id=ctx.workspace.id,
+                type=event_type,
+                occurred_at=ctx.now,
+                data=payload,
+                booking_id=loaded.booking.id,
+            )
+            for event_type in transition.events
+        ],
+    )
+
+
+async def _effect(
+    ctx: Context,
+    loaded: Loaded,
+    kind: str,
+    effect: Effect,
+    transition: Transition,
+    reference: datetime,
+    fresh: bool,
+) -> None:
+    booking_id = loaded.booking.id
+    pending = (
+        BookingMessage.booking_id == booking_id,
+        BookingMessage.kind == kind,
+        BookingMessage.status == MessageStatus.PENDING.value,
+    )
+    if effect is Effect.KEEP:
+        return
+    if effect is Effect.SKIP:
+        await ctx.session.execute(
+            update(BookingMessage)
+            .where(*pending)
+            .values(
+                status=MessageStatus.SKIPPED.value, skip_reason=f"booking {transition.new.value}"
+            )
+        )
+    elif effect is Effect.CANCEL:
+        await ctx.session.execute(
+            update(BookingMessage)
+            .where(*pending)
+            .values(
+                status=MessageStatus.CANCELLED.value, skip_reason=f"booking {transition.new.value}"
+            )
+        )
+    elif effect is Effect.SCHEDULE:
+        await _schedule(ctx, loaded, kind, reference, fresh)
+
+
+async def _schedule(
+    ctx: Context, loaded: Loaded, kind: str, reference: datetime, fresh: bool
+) -> None:
+    """Instances from the service's active templates. Reminders keep what was sent and replace
+    every unsent one; follow-ups are made once, when the booking becomes completed or no_show."""
+    booking = loaded.booking
+    sent: set[int] = set()
+    if not fresh and kind == REMINDER:
+        mine = (BookingMessage.booking_id == booking.id, BookingMessage.kind == kind)
+        sent = set(
+            (
+                await ctx.session.scalars(
+                    select(BookingMessage.sequence).where(
+                        *mine, BookingMessage.status == MessageStatus.SENT.value
+                    )
+                )
+            ).all()
+        )
+        await ctx.session.execute(
+            delete(BookingMessage).where(*mine, BookingMessage.status != MessageStatus.SENT.value)
+        )
+    templates = await catalog.list_templates(ctx.session, loaded.service, kind, active_only=True)  # type: ignore[arg-type]
+    tz = ctx.tz
+    rows = [
+        _instance(booking, template, kind, tz, reference, ctx.now)
+        for template in templates
+        if template.sequence not in sent
+    ]
+    if rows:
+        # One INSERT for all of them, no ORM objects: nothing in this transaction holds them.
+        await ctx.session.execute(insert(MESSAGES), rows)
+
+
+def _instance(
+    booking: Booking,
+    template: Template,
+    kind: str,
+    tz: ZoneInfo,
+    reference: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    offset = {"days": template.days, "hours": template.hours, "minutes": template.minutes}
+    if kind == REMINDER:
+        at = policy.reminder_time(booking.start_time, tz=tz, **offset)
+    else:
+        at = policy.followup_time(booking.end_time, tz=tz, **offset)
+    status = policy.initial_status(at, reference)
+    return {
+        "booking_id": booking.id,
+        "template_id": template.id,
+        "kind": kind,
+        "sequence": template.sequence,
+        "title": template.title,
+        "description": template.description,
+        "scheduled_at": at,
+        "status": status.value,
+        "sent_at": None,
+        "skip_reason": None if status is MessageStatus.PENDING else "scheduled time already passed",
+        "created_at": now,
+    }
+
+
+# --- idempotent creation ------------------------------------------------------------------------
+
+
+def request_fingerprint(data: BookingCreate) -> str:
+    canonical = json.dumps(data.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def claim_idempotency_key(ctx: Context, key: str, fingerprint: str) -> IdempotencyKey | None:
+    """Reserve `key` for this request, or return the stored first answer.
+
+    The reservation row is inserted first: a concurrent request with the same key waits on it
+    (PostgreSQL's unique index; SQLite's single writer) and then finds the committed answer.
+    """
+    insert = insert_for(ctx.session)
+    result = await ctx.session.execute(
+        insert(IdempotencyKey)
+        .values(
+            workspace_id=ctx.workspace.id,
+            key=key,
+            request_hash=fingerprint,
+            status_code=0,
+            response_body="",
+            created_at=ctx.now,
+        )
+        .on_conflict_do_nothing(index_elements=["workspace_id", "key"])
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        return None
+    stored = await ctx.session.get(IdempotencyKey, (ctx.workspace.id, key))
+    assert stored is not None
+    if stored.request_hash != fingerprint:
+        raise Conflict(
+            "this Idempotency-Key was used with another request body",
+            [
+                {
+                    "field": "Idempotency-Key",
+                    "code": "idempotency_key_reused",
+                    "message": "key reused",
+                }
+            ],
+        )
+    return stored
+
+
+async def remember_answer(ctx: Context, key: str, status_code: int, body: str) -> None:
+    await ctx.session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.workspace_id == ctx.workspace.id, IdempotencyKey.key == key)
+        .values(status_code=status_code, response_body=body)
+    )
+
+
+# --- automatic changes, made by the scheduler --------------------------------------------------
+
+
+async def apply_automatic(ctx: Context, loaded: Loaded, action: Action, *, as_of: datetime) -> None:
+    """A change the clock makes (start, end, deactivate), counted from `as_of`, its due time."""
+    transition = decide(Status(loaded.booking.status), action)
+    await _apply(ctx, loaded, transition, details={"due_at": iso_z(as_of)}, as_of=as_of)
+
+
+class Outgoing:
+    """The sends and skips of due reminders and follow-ups of one scheduler batch, with their audit
+    rows and events, written in bulk: one statement per table instead of ORM objects and a flush
+    per row. `flush` writes what is collected, in the order it was collected; the scheduler calls
+    it before any other change in the same transaction and before the transaction ends, so the
+    database sees every write in the order it was made.
+
+    Event payload parts are rendered once per batch and reused: a batch sends many messages of
+    the same services, bot users and bookings, which nothing changes while they are sent (every
+    change to a booking bumps its version, which is part of the key).
+    """
+
+    def __init__(self) -> None:
+        self.sent: dict[datetime, list[int]] = {}
+        self.skipped: list[dict[str, Any]] = []
+        self.logs: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self._parts: dict[tuple[str, int, int], Any] = {}
+
+    def _part(self, kind: str, key: int, version: int, make: Any) -> Any:
+        cache_key = (kind, key, version)
+        part = self._parts.get(cache_key)
+        if part is None:
+            part = self._parts[cache_key] = make()
+        return part
+
+    def payload(self, loaded: Loaded) -> dict[str, Any]:
+        """`loaded.payload()`, from the parts already rendered in this batch."""
+        booking, service, bot_user = loaded.booking, loaded.service, loaded.bot_user
+        return {
+            "booking": self._part(
+                "booking", booking.id, booking.version, lambda: loaded.out().model_dump(mode="json")
+            ),
+            "service": self._part(
+                "service",
+                service.id,
+                0,
+                lambda: ServiceOut.model_validate(service).model_dump(mode="json"),
+            ),
+            "bot_user": self._part(
+                "bot_user",
+                bot_user.id,
+                0,
+                lambda: BotUserOut.model_validate(bot_user).model_dump(mode="json"),
+            ),
+        }
+
+    def placeholders(self, loaded: Loaded, workspace: Workspace) -> dict[str, str]:
+        table: dict[str, str] = self._part(
+            "placeholders",
+            loaded.booking.id,
+            loaded.booking.version,
+            lambda: _placeholders(loaded, workspace),
+        )
+        return table
+
+    async def flush(self, session: AsyncSession) -> None:
+        table = MESSAGES
+        for sent_at, ids in self.sent.items():
+            await session.execute(
+                update(table)
+                .where(table.c.id.in_(ids))
+                .values(status=MessageStatus.SENT.value, sent_at=sent_at)
+            )
+        if self.skipped:
+            await session.execute(
+                update(table)
+                .where(table.c.id == bindparam("message_id"))
+                .values(status=MessageStatus.SKIPPED.value, skip_reason=bindparam("reason")),
+                self.skipped,
+            )
+        await _write_logs(session, self.logs)
+        await outbox.write(session, self.events)
+        self.sent, self.skipped, self.logs, self.events = {}, [], [], []
+
+
+def _placeholders(loaded: Loaded, workspace: Workspace) -> dict[str, str]:
+    bot_user = loaded.bot_user
+    return render.values(
+        render.Facts(
+            start_time=loaded.booking.start_time,
+            duration=loaded.booking.duration,
+            service_name=loaded.service.name,
+            location=loaded.booking.location,
+            name=bot_user.name or bot_user.ns,
+            booking_id=loaded.booking.id,
+            timezone=bot_user.timezone or workspace.timezone,
+        )
+    )
+
+
+def _rendered(message: BookingMessage, table: dict[str, str]) -> dict[str, Any]:
+    """The message as the API returns it, title and description rendered."""
+    out = MessageOut.of(message).model_dump(mode="json")
+    out["title"] = render.render(message.title, table)
+    out["description"] = render.render(message.description, table)
+    return out
+
+
+def _message_log(
+    ctx: Context, loaded: Loaded, message: BookingMessage, action: str
+) -> dict[str, Any]:
+    details = {"sequence": message.sequence, "scheduled_at": iso_z(message.scheduled_at)}
+    if message.skip_reason:
+        details["reason"] = message.skip_reason
+    return {
+        "booking_id": loaded.booking.id,
+        "action": action,
+        "actor": ctx.actor,
+        "old_status": loaded.booking.status,
+        "new_status": loaded.booking.status,
+        "details": json.dumps(details, separators=(",", ":")),
+        "created_at": ctx.now,
+    }
+
+
+def send_message(ctx: Context, loaded: Loaded, message: BookingMessage, out: Outgoing) -> None:
+    """Mark a due reminder or follow-up sent and record its REMINDER_SENDING / FOLLOWUP_SENDING
+    event, with the texts rendered for the bot user; written at `out.flush()`."""
+    # The in-memory state is what `out.flush()` writes; not left to the ORM to write again.
+    set_committed_value(message, "status", MessageStatus.SENT.value)
+    set_committed_value(message, "sent_at", ctx.now)
+    out.sent.setdefault(ctx.now, []).append(message.id)
+    out.logs.append(_message_log(ctx, loaded, message, f"send_{message.kind}"))
+    is_reminder = message.kind == REMINDER
+    table = out.placeholders(loaded, ctx.workspace)
+    out.events.append(
+        outbox.row(
+            workspace_id=ctx.workspace.id,
+            type=EventType.REMINDER_SENDING if is_reminder else EventType.FOLLOWUP_SENDING,
+            occurred_at=ctx.now,
+            data=out.payload(loaded) | {message.kind: _rendered(message, table)},
+            booking_id=loaded.booking.id,
+        )
+    )
+
+
+def skip_message(
+    ctx: Context, loaded: Loaded, message: BookingMessage, reason: str, out: Outgoing
+) -> None:
+    """Mark a due reminder or follow-up skipped for `reason`; written at `out.flush()`."""
+    set_committed_value(message, "status", MessageStatus.SKIPPED.value)
+    set_committed_value(message, "skip_reason", reason)
+    out.skipped.append({"message_id": message.id, "reason": reason})
+    out.logs.append(_message_log(ctx, loaded, message, f"skip_{message.kind}"))

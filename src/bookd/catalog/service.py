@@ -1,0 +1,230 @@
+"""Booking services and templates: the 20-per-workspace and 5-per-kind limits, immutable UIDs,
+automatic sequence numbers. Flushes only; the caller's unit of work commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookd.bookings.models import Booking
+from bookd.catalog.models import BookingService, Template
+from bookd.catalog.schemas import (
+    MAX_OFFSET_MINUTES,
+    ServiceCreate,
+    ServiceUpdate,
+    TemplateCreate,
+    TemplateKind,
+    TemplateUpdate,
+    offset_too_large,
+)
+from bookd.kit.errors import Conflict, LimitExceeded, NotFound, ValidationFailed
+from bookd.workspaces.models import Workspace
+
+MAX_SERVICES = 20
+MAX_TEMPLATES = 5
+
+
+async def list_services(
+    session: AsyncSession, workspace_id: int, *, limit: int, after_id: int | None = None
+) -> list[BookingService]:
+    query = select(BookingService).where(BookingService.workspace_id == workspace_id)
+    if after_id is not None:
+        query = query.where(BookingService.id > after_id)
+    return list((await session.scalars(query.order_by(BookingService.id).limit(limit))).all())
+
+
+async def get_service(
+    session: AsyncSession, workspace_id: int, service_uid: str, *, lock: bool = False
+) -> BookingService:
+    query = select(BookingService).where(
+        BookingService.workspace_id == workspace_id, BookingService.service_uid == service_uid
+    )
+    if lock:
+        query = query.with_for_update()
+    service = await session.scalar(query)
+    if service is None:
+        raise NotFound(f"no booking service {service_uid!r}")
+    return service
+
+
+async def get_service_by_id(
+    session: AsyncSession, workspace_id: int, service_id: int
+) -> BookingService:
+    service = await session.scalar(
+        select(BookingService).where(
+            BookingService.workspace_id == workspace_id, BookingService.id == service_id
+        )
+    )
+    if service is None:
+        raise NotFound(f"no booking service with id {service_id}")
+    return service
+
+
+async def create_service(
+    session: AsyncSession, workspace_id: int, data: ServiceCreate, now: datetime
+) -> BookingService:
+    # The workspace row lock serialises creations, so two racing ones cannot both be the 20th.
+    await session.execute(
+        select(Workspace.id).where(Workspace.id == workspace_id).with_for_update()
+    )
+    count = await session.scalar(
+        select(func.count())
+        .select_from(BookingService)
+        .where(BookingService.workspace_id == workspace_id)
+    )
+    if (count or 0) >= MAX_SERVICES:
+        raise LimitExceeded(f"a workspace has at most {MAX_SERVICES} booking services")
+    taken = await session.scalar(
+        select(BookingService.id).where(
+            BookingService.workspace_id == workspace_id,
+            BookingService.service_uid == data.service_uid,
+        )
+    )
+    if taken is not None:
+        raise Conflict(
+            f"service_uid {data.service_uid!r} is already used in this workspace",
+            [{"field": "service_uid", "code": "already_exists", "message": "service_uid is taken"}],
+        )
+    service = BookingService(
+        workspace_id=workspace_id,
+        service_uid=data.service_uid,
+        name=data.name,
+        description=data.description,
+        default_duration=data.default_duration,
+        status=data.status,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(service)
+    await session.flush()
+    return service
+
+
+async def update_service(
+    session: AsyncSession, workspace_id: int, service_uid: str, data: ServiceUpdate, now: datetime
+) -> BookingService:
+    service = await get_service(session, workspace_id, service_uid, lock=True)
+    if data.service_uid is not None and data.service_uid != service.service_uid:
+        raise ValidationFailed.on(
+            "service_uid", "immutable", "service_uid cannot change after creation"
+        )
+    for name in ("name", "description", "default_duration", "status"):
+        value = getattr(data, name)
+        if value is not None:
+            setattr(service, name, value)
+    service.updated_at = now
+    await session.flush()
+    return service
+
+
+async def delete_service(session: AsyncSession, workspace_id: int, service_uid: str) -> None:
+    service = await get_service(session, workspace_id, service_uid, lock=True)
+    in_use = await session.scalar(
+        select(Booking.id).where(Booking.service_id == service.id).limit(1)
+    )
+    if in_use is not None:
+        raise Conflict("the service still has bookings: deactivate it instead")
+    await session.execute(delete(Template).where(Template.service_id == service.id))
+    await session.delete(service)
+    await session.flush()
+
+
+async def list_templates(
+    session: AsyncSession, service: BookingService, kind: TemplateKind, *, active_only: bool = False
+) -> list[Template]:
+    query = select(Template).where(Template.service_id == service.id, Template.kind == kind)
+    if active_only:
+        query = query.where(Template.status == "active")
+    return list((await session.scalars(query.order_by(Template.sequence))).all())
+
+
+async def get_template(
+    session: AsyncSession, service: BookingService, kind: TemplateKind, sequence: int
+) -> Template:
+    template = await session.scalar(
+        select(Template).where(
+            Template.service_id == service.id, Template.kind == kind, Template.sequence == sequence
+        )
+    )
+    if template is None:
+        raise NotFound(f"no {kind} with sequence {sequence}")
+    return template
+
+
+def _check_offset(days: int, hours: int, minutes: int) -> None:
+    if offset_too_large(days, hours, minutes):
+        message = (
+            f"the offset (days + hours + minutes) is at most {MAX_OFFSET_MINUTES // 1440} days"
+        )
+        raise ValidationFailed(
+            message,
+            [
+                {"field": f, "code": "offset_too_large", "message": message}
+                for f in ("days", "hours", "minutes")
+            ],
+        )
+
+
+async def create_template(
+    session: AsyncSession,
+    workspace_id: int,
+    service_uid: str,
+    kind: TemplateKind,
+    data: TemplateCreate,
+    now: datetime,
+) -> Template:
+    _check_offset(data.days, data.hours, data.minutes)
+    # Locking the service serialises sequence assignment for its templates.
+    service = await get_service(session, workspace_id, service_uid, lock=True)
+    used = {t.sequence for t in await list_templates(session, service, kind)}
+    free = [n for n in range(1, MAX_TEMPLATES + 1) if n not in used]
+    if not free:
+        raise LimitExceeded(f"a service has at most {MAX_TEMPLATES} {kind}s")
+    template = Template(
+        service_id=service.id,
+        kind=kind,
+        sequence=free[0],
+        title=data.title,
+        description=data.description,
+        days=data.days,
+        hours=data.hours,
+        minutes=data.minutes,
+        status=data.status,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(template)
+    await session.flush()
+    return template
+
+
+async def update_template(
+    session: AsyncSession,
+    workspace_id: int,
+    service_uid: str,
+    kind: TemplateKind,
+    sequence: int,
+    data: TemplateUpdate,
+    now: datetime,
+) -> Template:
+    service = await get_service(session, workspace_id, service_uid, lock=True)
+    template = await get_template(session, service, kind, sequence)
+    changes = data.model_dump(exclude_none=True)
+    merged = {k: changes.get(k, getattr(template, k)) for k in ("days", "hours", "minutes")}
+    _check_offset(**merged)
+    for name, value in changes.items():
+        setattr(template, name, value)
+    template.updated_at = now
+    await session.flush()
+    return template
+
+
+async def delete_template(
+    session: AsyncSession, workspace_id: int, service_uid: str, kind: TemplateKind, sequence: int
+) -> None:
+    service = await get_service(session, workspace_id, service_uid, lock=True)
+    template = await get_template(session, service, kind, sequence)
+    await session.delete(template)
+    await session.flush()

@@ -1,0 +1,203 @@
+"""The `bookd` command: serve, migrate, first-run setup, workspaces and API keys."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from bookd import migrate
+from bookd.config import Settings
+from bookd.kit.clock import system_now
+from bookd.kit.db import Database
+from bookd.kit.errors import BookdError
+from bookd.workspaces import service as workspaces
+
+app = typer.Typer(
+    help="bookd: bookings, reminders, follow-ups and their events.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+workspace_app = typer.Typer(help="Workspaces (tenants).", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys of a workspace.", no_args_is_help=True)
+app.add_typer(workspace_app, name="workspace")
+app.add_typer(apikey_app, name="apikey")
+
+T = TypeVar("T")
+
+
+def _in_transaction(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(session)` in one committed transaction: the CLI is an edge, like a request."""
+
+    url = Settings.from_env().database_url
+    migrate.upgrade(url)
+
+    async def run() -> T:
+        db = Database(url, pool_size=0)
+        try:
+            async with db.transaction() as session:
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    except BookdError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _print(obj: dict[str, Any]) -> None:
+    typer.echo(json.dumps(obj))
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Apply pending database migrations."""
+    url = Settings.from_env().database_url
+    migrate.upgrade(url)
+    typer.echo("migrations applied", err=True)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    worker: Annotated[bool, typer.Option(help="Run the scheduler in this process too")] = True,
+) -> None:
+    """Apply migrations, then serve the API (and, unless --no-worker, run the scheduler)."""
+    import uvicorn
+
+    from bookd.app import create_app
+
+    settings = Settings.from_env()
+    migrate.upgrade(settings.database_url)
+    uvicorn.run(create_app(settings, run_worker=worker), host=host, port=port, log_level="info")
+
+
+@app.command("worker")
+def worker_command(
+    metrics_port: Annotated[
+        int, typer.Option(help="Serve Prometheus metrics on this port (0: none)")
+    ] = 0,
+) -> None:
+    """Apply migrations, then run the scheduler until SIGTERM or SIGINT (the batch under way
+    commits first)."""
+    import logging
+    import signal
+
+    from prometheus_client import start_http_server
+
+    from bookd.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    migrate.upgrade(settings.database_url)
+    if metrics_port:
+        start_http_server(metrics_port, addr="127.0.0.1")
+
+    async def run() -> None:
+        db = Database(settings.database_url, pool_size=2)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await Worker(db, settings).run(stop)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+@app.command()
+def init(
+    name: Annotated[str, typer.Option(help="Name of the first workspace")] = "My workspace",
+    timezone: Annotated[str, typer.Option(help="IANA timezone of the first workspace")] = "UTC",
+    port: Annotated[int, typer.Option(help="Port shown in the example call")] = 8000,
+) -> None:
+    """First run: migrate, and on an empty database create a workspace and print its API key once."""
+
+    async def work(session: Any) -> workspaces.IssuedKey | None:
+        if await workspaces.count_workspaces(session):
+            return None
+        now = system_now()
+        workspace = await workspaces.create_workspace(session, name, timezone, now)
+        return await workspaces.issue_api_key(session, workspace.id, now)
+
+    issued = _in_transaction(work)
+    if issued is None:
+        typer.echo(
+            "bookd: database already set up; `bookd apikey create --workspace ID` makes a new key."
+        )
+        return
+    base = f"http://127.0.0.1:{port}"
+    typer.echo(
+        "\n".join(
+            [
+                "",
+                f"bookd: created workspace {issued.workspace_id} ({name}, {timezone}).",
+                f"  API key (shown once, keep it): {issued.key}",
+                f"  Try:  curl -H 'Authorization: Bearer {issued.key}' {base}/v1/services",
+                f"  API docs: {base}/docs",
+                "",
+            ]
+        )
+    )
+
+
+@workspace_app.command("create")
+def workspace_create(
+    name: Annotated[str, typer.Argument(help="Workspace name")],
+    timezone: Annotated[str, typer.Option(help="IANA timezone, e.g. Europe/Berlin")] = "UTC",
+) -> None:
+    """Create a workspace and its first API key; prints JSON with workspace_id and api_key."""
+
+    async def work(session: Any) -> dict[str, Any]:
+        now = system_now()
+        try:
+            workspace = await workspaces.create_workspace(session, name, timezone, now)
+        except ValueError as exc:
+            raise BookdError(str(exc)) from None
+        issued = await workspaces.issue_api_key(session, workspace.id, now)
+        return {
+            "workspace_id": workspace.id,
+            "name": workspace.name,
+            "timezone": workspace.timezone,
+            "api_key": issued.key,
+            "api_key_id": issued.id,
+        }
+
+    _print(_in_transaction(work))
+
+
+@apikey_app.command("create")
+def apikey_create(
+    workspace: Annotated[int, typer.Option(help="Workspace id")],
+    name: Annotated[str, typer.Option(help="A label for the key")] = "default",
+) -> None:
+    """Issue a new API key; prints JSON with the key (shown once)."""
+
+    async def work(session: Any) -> dict[str, Any]:
+        issued = await workspaces.issue_api_key(session, workspace, system_now(), name=name)
+        return {"workspace_id": issued.workspace_id, "api_key_id": issued.id, "api_key": issued.key}
+
+    _print(_in_transaction(work))
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: Annotated[int, typer.Argument(help="API key id")]) -> None:
+    """Revoke an API key: it stops working at once."""
+
+    async def work(session: Any) -> None:
+        await workspaces.revoke_api_key(session, key_id, system_now())
+
+    _in_transaction(work)
+    _print({"api_key_id": key_id, "revoked": True})
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,61 @@
+"""Settings, read once from the environment (every name starts with BOOKD_)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bookd.webhooks.guard import Guard
+
+DEFAULT_DATABASE_URL = "sqlite:///./bookd.db"
+# A webhook request times out after 15 s; a lease shorter than this could outlive its attempt.
+MIN_WEBHOOK_LEASE_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    # 0 means no pool: a connection per transaction (tests that drive the app from many loops).
+    db_pool_size: int = 10
+    stale_window: timedelta = field(default=timedelta(hours=2))
+    page_size_max: int = 200
+    scheduler_batch_size: int = 200
+    # The longest a scheduler sleeps without looking: the bound on lateness when no wake-up comes.
+    scheduler_max_sleep: float = 1.0
+    # Webhooks may not target private, loopback or link-local addresses unless allowed here.
+    webhook_allow_private: bool = False
+    webhook_allow_hosts: str = ""
+    # How long a claimed delivery stays with its sender before another may take it over (a sender
+    # that died mid-flight). Longer than the request timeout, so a live attempt is never doubled.
+    webhook_lease_seconds: int = 60
+    # Events (and their deliveries) older than this are pruned; 0 keeps them for ever.
+    event_retention_days: int = 30
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        values: dict[str, object] = {
+            "database_url": env.get("BOOKD_DATABASE_URL", DEFAULT_DATABASE_URL),
+            "db_pool_size": int(env.get("BOOKD_DB_POOL_SIZE", "10")),
+            "stale_window": timedelta(seconds=int(env.get("BOOKD_STALE_WINDOW_SECONDS", "7200"))),
+            "scheduler_batch_size": int(env.get("BOOKD_SCHEDULER_BATCH_SIZE", "200")),
+            "scheduler_max_sleep": float(env.get("BOOKD_SCHEDULER_MAX_SLEEP", "1.0")),
+            "webhook_allow_private": env.get("BOOKD_WEBHOOK_ALLOW_PRIVATE", "").lower()
+            in ("1", "true", "yes"),
+            "webhook_allow_hosts": env.get("BOOKD_WEBHOOK_ALLOW_HOSTS", ""),
+            "webhook_lease_seconds": int(env.get("BOOKD_WEBHOOK_LEASE_SECONDS", "60")),
+            "event_retention_days": int(env.get("BOOKD_EVENT_RETENTION_DAYS", "30")),
+        }
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.webhook_lease_seconds < MIN_WEBHOOK_LEASE_SECONDS:
+            raise ValueError(
+                f"BOOKD_WEBHOOK_LEASE_SECONDS must be at least {MIN_WEBHOOK_LEASE_SECONDS}"
+                " (longer than a webhook request may take)"
+            )
+        return settings
+
+    @property
+    def guard(self) -> Guard:
+        return Guard.from_setting(self.webhook_allow_private, self.webhook_allow_hosts)

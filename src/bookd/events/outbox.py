@@ -1,0 +1,68 @@
+"""Writing events: always through the caller's session, so an event commits with its change."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookd.bookings.domain import EventType
+from bookd.events.models import Event
+
+EVENTS = cast(Table, Event.__table__)
+
+
+def new_event_id() -> str:
+    return f"evt_{uuid.uuid4().hex}"
+
+
+def record(
+    session: AsyncSession,
+    *,
+    workspace_id: int,
+    type: EventType,
+    occurred_at: datetime,
+    data: dict[str, Any],
+    booking_id: int | None = None,
+) -> Event:
+    event = Event(
+        id=new_event_id(),
+        workspace_id=workspace_id,
+        type=type.value,
+        booking_id=booking_id,
+        occurred_at=occurred_at,
+        data=json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+    )
+    session.add(event)
+    return event
+
+
+def row(
+    *,
+    workspace_id: int,
+    type: EventType,
+    occurred_at: datetime,
+    data: dict[str, Any],
+    booking_id: int | None = None,
+) -> dict[str, Any]:
+    """The same event as `record` makes, as a row for `write`."""
+    return {
+        "id": new_event_id(),
+        "workspace_id": workspace_id,
+        "type": type.value,
+        "booking_id": booking_id,
+        "occurred_at": occurred_at,
+        "data": json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+        "relayed": False,
+    }
+
+
+async def write(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert event rows now, in the caller's transaction, in their order (one statement; no ORM
+    objects: nothing reads an event back in the transaction that wrote it)."""
+    if rows:
+        await session.execute(insert(EVENTS), rows)

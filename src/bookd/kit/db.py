@@ -1,0 +1,156 @@
+"""Database plumbing: URLs, engines, the declarative base and the column types both backends share.
+
+SQLite is the embedded default and PostgreSQL the scale-out store; everything above this module is
+written once for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, make_url
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
+
+# Read-only work opts out of the SQLite write lock with this execution option.
+READ_ONLY = "bookd_read_only"
+
+
+def async_url(url: str) -> str:
+    """Accept the plain URL forms of the docs; the driver is bookd's business."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise ValueError(
+        f"unsupported database URL: {parsed.drivername} (use sqlite:/// or postgresql://)"
+    )
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    full = async_url(url)
+    kwargs: dict[str, Any] = {}
+    if pool_size <= 0:
+        kwargs["poolclass"] = NullPool
+    elif not is_sqlite(url):
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+    engine = create_async_engine(full, **kwargs)
+    if is_sqlite(url):
+        _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    # aiosqlite's own transaction handling fights SQLAlchemy's; take it over (SQLAlchemy docs,
+    # "Serializable isolation / Savepoints / Transactional DDL" for pysqlite/aiosqlite).
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(conn: Any) -> None:
+        # A deferred transaction that later writes can fail at once with "database is locked"
+        # instead of waiting for the busy timeout; writers take the lock up front.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """An engine and the two ways of opening a unit of work on it."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.sqlite = is_sqlite(url)
+        self.engine = create_engine(url, pool_size=pool_size)
+        self._writer = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self._reader = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}),
+            expire_on_commit=False,
+            autoflush=True,
+        )
+
+    def session(self, *, read_only: bool = False) -> AsyncSession:
+        return (self._reader if read_only else self._writer)()
+
+    @asynccontextmanager
+    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+        """The edge of a unit of work: commits when the block ends, rolls back on an exception."""
+        async with self.session(read_only=read_only) as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def insert_for(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which has `on_conflict_do_nothing` on both backends."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on both backends.
+
+    SQLite keeps naive text; storing naive UTC there keeps lexical order equal to time order.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# 64-bit keys for the high-volume tables on PostgreSQL; on SQLite only INTEGER is the rowid alias.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime()}

@@ -1,0 +1,62 @@
+"""One error type per refusal, each mapped once (in `app.py`) to its status code and error code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class FieldError:
+    field: str
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+@dataclass
+class BookdError(Exception):
+    message: str
+    details: list[dict[str, Any]] = field(default_factory=list)
+
+    status_code = 400
+    code = "bad_request"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFound(BookdError):
+    status_code = 404
+    code = "not_found"
+
+
+class Unauthorized(BookdError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class InvalidTransition(BookdError):
+    status_code = 409
+    code = "invalid_transition"
+
+
+class Conflict(BookdError):
+    status_code = 409
+    code = "conflict"
+
+
+class LimitExceeded(BookdError):
+    status_code = 409
+    code = "limit_exceeded"
+
+
+class ValidationFailed(BookdError):
+    status_code = 422
+    code = "validation_error"
+
+    @classmethod
+    def on(cls, field_name: str, code: str, message: str) -> ValidationFailed:
+        return cls(message, [FieldError(field_name, code, message).as_dict()])

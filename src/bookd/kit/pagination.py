@@ -1,0 +1,69 @@
+"""Cursor pagination: lists are ordered by id; the cursor is the last id seen, made opaque."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from bookd.kit.errors import ValidationFailed
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    data: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+# A forged cursor beyond the id column's range would fail in the database (a 500), not match nothing.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+
+
+def decode_cursor(cursor: str | None, *, max_id: int = INT64_MAX) -> int | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, value = raw.partition(":")
+        if prefix != "id" or not 0 <= int(value) <= max_id:
+            raise ValueError(raw)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed.on(
+            "cursor", "invalid_cursor", "cursor is not one this API gave"
+        ) from None
+
+
+class PageParams(BaseModel):
+    limit: int
+    after_id: int | None
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=200, description="Items per page")] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> PageParams:
+    """Paging over a table with 64-bit ids."""
+    return PageParams(limit=limit, after_id=decode_cursor(cursor))
+
+
+def page_params_32(
+    limit: Annotated[int, Query(ge=1, le=200, description="Items per page")] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> PageParams:
+    """Paging over a table whose ids are 32-bit on PostgreSQL (services, bookings, triggers)."""
+    return PageParams(limit=limit, after_id=decode_cursor(cursor, max_id=INT32_MAX))
+
+
+def next_cursor(ids: list[int], limit: int) -> str | None:
+    """Call with up to limit+1 ids fetched; a cursor only when there is more."""
+    return encode_cursor(ids[limit - 1]) if len(ids) > limit else None

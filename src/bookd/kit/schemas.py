@@ -1,0 +1,67 @@
+"""Field types shared by the API schemas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
+
+from bookd.kit.clock import iso_z
+
+UTCTime = Annotated[datetime, PlainSerializer(iso_z, return_type=str, when_used="json")]
+Minutes = Annotated[int, Field(strict=True, ge=0, le=1000)]
+ActiveStatus = Literal["active", "inactive"]
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown timezone {value!r} (use an IANA name such as Europe/Berlin)"
+        ) from None
+    return value
+
+
+TimezoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(check_timezone)]
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple | set):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
+# For path parameters, which are not read through `Input`.
+NO_NUL = r"^[^\x00]*$"
+
+
+class Input(BaseModel):
+    """A request body: unknown fields are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold U+0000: refuse it as bad input instead of failing on write.
+        if _has_nul(value):
+            raise ValueError("must not contain the NUL character (U+0000)")
+        return value
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)

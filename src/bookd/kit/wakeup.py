@@ -1,0 +1,60 @@
+"""Waking idle schedulers when a change makes something due sooner than they planned to look.
+
+On PostgreSQL a NOTIFY inside the changing transaction is delivered at COMMIT to every listening
+worker process; in one process (SQLite, or `bookd serve`) an after-commit hook sets the local
+workers' events. Nothing notifies when a stored time merely arrives: workers also sleep at most
+about a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+CHANNEL = "bookd_due"
+_FLAG = "bookd_wake"
+_local: set[asyncio.Event] = set()
+
+
+async def announce(session: AsyncSession) -> None:
+    """Call inside a transaction that scheduled something; the wake-up goes out at its COMMIT."""
+    if session.info.get(_FLAG):
+        return
+    session.info[_FLAG] = True
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+
+
+def subscribe() -> asyncio.Event:
+    wake = asyncio.Event()
+    _local.add(wake)
+    return wake
+
+
+def unsubscribe(wake: asyncio.Event) -> None:
+    _local.discard(wake)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_FLAG, False):
+        for wake in list(_local):
+            wake.set()
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_FLAG, None)
+
+
+def listener_callback(wake: asyncio.Event) -> Any:
+    """An asyncpg LISTEN callback that sets `wake`."""
+
+    def on_notify(*_args: Any) -> None:
+        wake.set()
+
+    return on_notify

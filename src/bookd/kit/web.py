@@ -1,0 +1,178 @@
+"""HTTP plumbing shared by every feature: the unit of work per request, the error shape, auth."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bookd.kit.db import Database
+from bookd.kit.errors import BookdError, Unauthorized
+from bookd.workspaces.models import ApiKey, Workspace
+
+
+class UnitOfWorkRoute(APIRoute):
+    """Each request is one transaction, opened here and committed before the answer is sent.
+
+    Services below flush at most. GET requests take a read transaction, which on SQLite does not
+    queue behind writers.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        read_only = (self.methods or set()) <= {"GET", "HEAD"}
+
+        async def run(request: Request) -> Response:
+            db: Database = request.app.state.db
+            async with db.session(read_only=read_only) as session:
+                request.state.session = session
+                async with session.begin():
+                    return await handler(request)
+
+        return run
+
+
+# Dependencies are `async def` even where they do not await: FastAPI runs a plain `def` one in a
+# worker thread, a hand-off that costs more than the dependency itself.
+async def get_session(request: Request) -> AsyncSession:
+    session: AsyncSession = request.state.session
+    return session
+
+
+async def get_now(request: Request) -> datetime:
+    """The request's one reading of the clock."""
+    if not hasattr(request.state, "now"):
+        request.state.now = request.app.state.clock()
+    now: datetime = request.state.now
+    return now
+
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+Now = Annotated[datetime, Depends(get_now)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    workspace: Workspace
+    api_key_id: int
+
+    @property
+    def workspace_id(self) -> int:
+        return self.workspace.id
+
+    @property
+    def actor(self) -> str:
+        return f"api_key:{self.api_key_id}"
+
+
+def hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+async def get_caller(request: Request, session: Session) -> Caller:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("an API key is required: Authorization: Bearer <key>")
+    row = (
+        await session.execute(
+            select(ApiKey.id, Workspace)
+            .join(Workspace, Workspace.id == ApiKey.workspace_id)
+            .where(ApiKey.key_hash == hash_key(token.strip()), ApiKey.revoked_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        raise Unauthorized("the API key is not valid")
+    return Caller(workspace=row[1], api_key_id=row[0])
+
+
+CurrentCaller = Annotated[Caller, Depends(get_caller)]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, Any]]
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+def error_response(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        status_code=status,
+        content={"error": {"code": code, "message": message, "details": details or []}},
+    )
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def validation_details(errors: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": _field_name(tuple(e.get("loc", ()))),
+            "code": e.get("type", "invalid"),
+            "message": e.get("msg", ""),
+        }
+        for e in errors
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_bookd_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BookdError)
+        return error_response(exc.status_code, exc.code, exc.message, exc.details)
+
+    async def on_validation(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        details = validation_details(exc.errors())
+        return error_response(422, "validation_error", "the request is not valid", details)
+
+    async def on_http(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it cannot decode (e.g. not UTF-8); to the client that is
+            # bad input like any other, so it gets the one documented shape for that.
+            detail = {"field": "body", "code": "body_unreadable", "message": str(exc.detail)}
+            return error_response(422, "validation_error", "the request is not valid", [detail])
+        code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
+            exc.status_code, "http_error"
+        )
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    app.add_exception_handler(BookdError, on_bookd_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` documenting the error answers of an operation."""
+    text = {
+        401: "No or bad API key",
+        404: "Not found in this workspace",
+        409: "Refused by the booking's state or a limit",
+        422: "The input is not valid",
+    }
+    return {
+        s: {"model": ErrorResponse, "description": text.get(s, "Error")}
+        for s in (401, 422, *statuses)
+    }

@@ -1,0 +1,21 @@
+"""Every table, imported once so that `Base.metadata` knows them all (migrations, tests)."""
+
+from bookd.bookings import models as _bookings
+from bookd.catalog import models as _catalog
+from bookd.events import models as _events
+from bookd.kit.db import Base
+from bookd.scheduling import models as _scheduling
+from bookd.webhooks import models as _webhooks
+from bookd.workspaces import models as _workspaces
+
+metadata = Base.metadata
+
+__all__ = [
+    "_bookings",
+    "_catalog",
+    "_events",
+    "_scheduling",
+    "_webhooks",
+    "_workspaces",
+    "metadata",
+]

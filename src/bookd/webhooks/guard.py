@@ -1,0 +1,147 @@
+"""Where webhooks may go: http(s) only, and by default no loopback, private, link-local, multicast or
+reserved address (cloud metadata services live at link-local 169.254.169.254).
+
+The address is checked as resolved: at trigger creation, and at every connection a send opens,
+where the connection goes to the very address that was checked (`guarded_transport`). A name that
+later resolves somewhere private, or answers differently on a second lookup (DNS rebinding), cannot
+sneak a request past the check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class UnsafeURL(ValueError):
+    """The URL is not one bookd will send to."""
+
+
+@dataclass(frozen=True)
+class Guard:
+    allow_private: bool = False
+    allowed_hosts: frozenset[str] = frozenset()
+    allowed_networks: tuple[IPNetwork, ...] = field(default=())
+
+    @classmethod
+    def from_setting(cls, allow_private: bool, allow_list: str) -> Guard:
+        hosts: set[str] = set()
+        networks: list[IPNetwork] = []
+        for item in (part.strip() for part in allow_list.split(",")):
+            if not item:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                hosts.add(item.lower())
+        return cls(allow_private, frozenset(hosts), tuple(networks))
+
+    def split(self, url: str) -> tuple[str, int]:
+        """The host and port of an acceptable URL, or UnsafeURL."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise UnsafeURL(f"not a valid URL: {exc}") from None
+        if parts.scheme not in ("http", "https"):
+            raise UnsafeURL("only http and https URLs are allowed")
+        if not parts.hostname:
+            raise UnsafeURL("the URL has no host")
+        if parts.username or parts.password:
+            raise UnsafeURL(
+                "credentials in the URL are not allowed; use the signature to authenticate"
+            )
+        return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+    def address_allowed(self, host: str, address: IPAddress) -> bool:
+        if self.allow_private or host.lower() in self.allowed_hosts:
+            return True
+        if any(address in network for network in self.allowed_networks):
+            return True
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return address.is_global and not address.is_multicast
+
+    async def check(self, url: str) -> None:
+        """Refuse the URL unless every address its host resolves to is allowed."""
+        await self.resolve(*self.split(url))
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        """The addresses to connect to for `host`, once every one of them is allowed."""
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError):
+            # UnicodeError: a name the resolver cannot encode (an empty label, one over 63 chars).
+            raise UnsafeURL(f"the host {host!r} does not resolve") from None
+        addresses = [str(info[4][0]).split("%")[0] for info in infos]
+        for address in addresses:
+            if not self.address_allowed(host, ipaddress.ip_address(address)):
+                raise UnsafeURL(
+                    f"{host} resolves to {address}, a private, loopback or reserved address"
+                    " (set BOOKD_WEBHOOK_ALLOW_PRIVATE or BOOKD_WEBHOOK_ALLOW_HOSTS to allow it)"
+                )
+        if not addresses:
+            raise UnsafeURL(f"the host {host!r} does not resolve")
+        return addresses
+
+
+class GuardedNetwork(httpcore.AsyncNetworkBackend):
+    """Opens TCP connections only to addresses the guard allows, resolving the name once: the
+    connection goes to the address that was checked (TLS still verifies the original name)."""
+
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        *others, last = await self.guard.resolve(host, port)
+        for address in others:
+            with contextlib.suppress(httpcore.ConnectError, httpcore.ConnectTimeout):
+                return await self.inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+        return await self.inner.connect_tcp(last, port, timeout, local_address, socket_options)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise UnsafeURL("webhooks are not sent over unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+def guarded_transport(guard: Guard) -> httpx.AsyncHTTPTransport:
+    """httpx's own transport, with its connections opened through `GuardedNetwork`."""
+    transport = httpx.AsyncHTTPTransport()
+    # httpx does not take a network backend; its pool is rebuilt with ours (same defaults).
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=100,
+        max_keepalive_connections=20,
+        keepalive_expiry=5.0,
+        network_backend=GuardedNetwork(guard),
+    )
+    return transport

@@ -1,0 +1,82 @@
+"""Triggers (a workspace's webhook subscriptions), deliveries (one event to one trigger) and every
+attempt of a delivery."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bookd.kit.db import Base, BigId
+
+
+class Trigger(Base):
+    __tablename__ = "triggers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    url: Mapped[str] = mapped_column(String(2000))
+    # JSON lists: event types (["*"] for all) and service UIDs (null: every service).
+    event_types: Mapped[str] = mapped_column(Text)
+    service_uids: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    secret: Mapped[str] = mapped_column(String(100))
+    # After a rotation the old secret signs too until this time, so receivers can switch over.
+    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_triggers_workspace_id_status", "workspace_id", "status"),)
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    trigger_id: Mapped[int] = mapped_column(ForeignKey("triggers.id", ondelete="CASCADE"))
+    event_seq: Mapped[int] = mapped_column(BigId, ForeignKey("events.seq", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    # When the next attempt is due; while an attempt is in flight, when its lease runs out.
+    next_attempt_at: Mapped[datetime]
+    lease: Mapped[str | None] = mapped_column(String(32))
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("uq_deliveries_event_seq_trigger_id", "event_seq", "trigger_id", unique=True),
+        Index("ix_deliveries_trigger_id_id", "trigger_id", "id"),
+        Index(
+            "ix_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class DeliveryAttempt(Base):
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(BigId, ForeignKey("deliveries.id", ondelete="CASCADE"))
+    attempted_at: Mapped[datetime]
+    status_code: Mapped[int | None]
+    latency_ms: Mapped[int]
+    succeeded: Mapped[bool]
+    response: Mapped[str | None] = mapped_column(Text)
+    """The first 2 KB of the answer, or the error when there was none."""
+
+    __table_args__ = (
+        Index("ix_delivery_attempts_delivery_id_id", "delivery_id", "id"),
+        {"sqlite_autoincrement": True},
+    )

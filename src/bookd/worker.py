@@ -1,0 +1,234 @@
+"""The worker: two loops in one process, run as `bookd worker` or inside `bookd serve`.
+
+- the scheduler loop: tick, commit, sleep until the next due time (at most about a second) or until
+  woken by a change;
+- the delivery loop: relay new events into deliveries, send the due deliveries, prune old events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+from sqlalchemy import delete, make_url, select
+
+from bookd.config import Settings
+from bookd.events import relay
+from bookd.events.models import Event
+from bookd.kit import wakeup
+from bookd.kit.clock import Clock, system_now
+from bookd.kit.db import Database, insert_for
+from bookd.scheduling import metrics, scheduler
+from bookd.scheduling.models import WorkerHeartbeat
+from bookd.webhooks.models import Delivery
+from bookd.webhooks.sender import Sender
+
+log = logging.getLogger("bookd.worker")
+
+MIN_SLEEP = 0.05
+HEARTBEAT_EVERY = timedelta(seconds=5)
+DELIVERY_POLL = 0.25
+RELAY_BATCH = 500
+PRUNE_EVERY = timedelta(hours=1)
+PRUNE_BATCH = 1000
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        *,
+        clock: Clock = system_now,
+        sender: Sender | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.sender = sender or Sender(
+            db, settings.guard, lease=timedelta(seconds=settings.webhook_lease_seconds)
+        )
+        self.last_prune: datetime | None = None
+        self.name = worker_name()
+        self.started_at = clock()
+        self.last_heartbeat: datetime | None = None
+        self.processed = 0
+
+    async def tick(self, now: datetime | None = None) -> scheduler.BatchResult:
+        """One batch in one transaction, at `now` (the clock is read once, here)."""
+        now = now or self.clock()
+        began = time.perf_counter()
+        async with self.db.transaction() as session:
+            result = await scheduler.run_batch(
+                session,
+                now,
+                batch_size=self.settings.scheduler_batch_size,
+                stale_window=self.settings.stale_window,
+            )
+            self.processed += sum(result.counts.values())
+            if self.last_heartbeat is None or now - self.last_heartbeat >= HEARTBEAT_EVERY:
+                await self._heartbeat(session, now)
+        metrics.BATCH.observe(time.perf_counter() - began)
+        metrics.LAST_TICK.set(time.time())
+        for kind, count in result.counts.items():
+            metrics.ITEMS.labels(kind=kind).inc(count)
+        for seconds in result.lateness:
+            metrics.LATENESS.observe(seconds)
+        return result
+
+    async def drain(self, now: datetime | None = None) -> scheduler.BatchResult:
+        """Tick until nothing due is left at `now`; the summed result (for tests and catch-up)."""
+        total = scheduler.BatchResult()
+        while True:
+            result = await self.tick(now)
+            total.claimed += result.claimed
+            total.counts.update(result.counts)
+            total.lateness.extend(result.lateness)
+            if result.claimed == 0:
+                return total
+
+    async def _heartbeat(self, session: Any, now: datetime) -> None:
+        insert = insert_for(session)
+        statement = insert(WorkerHeartbeat).values(
+            name=self.name, started_at=self.started_at, last_tick_at=now, processed=self.processed
+        )
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["name"], set_={"last_tick_at": now, "processed": self.processed}
+            )
+        )
+        self.last_heartbeat = now
+
+    async def _sleep_seconds(self) -> float:
+        async with self.db.transaction(read_only=True) as session:
+            due = await scheduler.next_due(session)
+        if due is None:
+            return self.settings.scheduler_max_sleep
+        seconds = (due - self.clock()).total_seconds()
+        return max(MIN_SLEEP, min(seconds, self.settings.scheduler_max_sleep))
+
+    async def relay(self, now: datetime | None = None) -> int:
+        """Relay every unrelayed event into deliveries; how many events."""
+        now = now or self.clock()
+        total = 0
+        while True:
+            async with self.db.transaction() as session:
+                count = await relay.relay_batch(session, now, limit=RELAY_BATCH)
+            total += count
+            if count < RELAY_BATCH:
+                return total
+
+    async def deliver(self, now: datetime | None = None) -> list[str]:
+        """Relay, then send what is due at `now` once; the states the sent deliveries ended in."""
+        now = now or self.clock()
+        await self.relay(now)
+        return await self.sender.run_once(now)
+
+    async def prune(self, now: datetime | None = None) -> int:
+        """Delete events past the retention whose deliveries are all finished (with them)."""
+        now = now or self.clock()
+        self.last_prune = now
+        if self.settings.event_retention_days <= 0:
+            return 0
+        cutoff = now - timedelta(days=self.settings.event_retention_days)
+        unfinished = select(Delivery.id).where(
+            Delivery.event_seq == Event.seq, Delivery.status == "pending"
+        )
+        removed = 0
+        while True:
+            async with self.db.transaction() as session:
+                old = (
+                    select(Event.seq)
+                    .where(
+                        Event.occurred_at < cutoff, Event.relayed.is_(True), ~unfinished.exists()
+                    )
+                    .limit(PRUNE_BATCH)
+                )
+                seqs = list((await session.scalars(old)).all())
+                if seqs:
+                    await session.execute(delete(Event).where(Event.seq.in_(seqs)))
+            removed += len(seqs)
+            if len(seqs) < PRUNE_BATCH:
+                return removed
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Both loops until `stop` is set; the batches under way then commit first."""
+        try:
+            await asyncio.gather(self.run_scheduler(stop), self.run_deliveries(stop))
+        finally:
+            await self.sender.aclose()
+
+    async def run_deliveries(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                now = self.clock()
+                if self.last_prune is None or now - self.last_prune >= PRUNE_EVERY:
+                    await self.prune(now)
+                sent = await self.deliver(now)
+                if sent:
+                    continue
+            except Exception:
+                log.exception("delivery loop failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), DELIVERY_POLL)
+
+    async def run_scheduler(self, stop: asyncio.Event) -> None:
+        """Until `stop` is set; the batch under way when it is set commits first."""
+        wake = wakeup.subscribe()
+        listener = await self._listen(wake)
+        log.info("scheduler %s started", self.name)
+        try:
+            while not stop.is_set():
+                try:
+                    result = await self.tick()
+                    if result.claimed >= self.settings.scheduler_batch_size:
+                        continue  # more is waiting
+                    delay = await self._sleep_seconds()
+                except Exception:
+                    log.exception("scheduler tick failed; retrying")
+                    delay = 1.0
+                wake.clear()
+                await _first_of(stop, wake, seconds=delay)
+        finally:
+            wakeup.unsubscribe(wake)
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.close()
+            log.info("scheduler %s stopped", self.name)
+
+    async def _listen(self, wake: asyncio.Event) -> Any:
+        if self.db.sqlite:
+            return None
+        url = (
+            make_url(self.db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        try:
+            connection = await asyncpg.connect(url)
+            await connection.add_listener(wakeup.CHANNEL, wakeup.listener_callback(wake))
+        except (OSError, asyncpg.PostgresError):
+            log.warning(
+                "LISTEN failed; the scheduler polls every %.1f s", self.settings.scheduler_max_sleep
+            )
+            return None
+        return connection
+
+
+async def _first_of(stop: asyncio.Event, wake: asyncio.Event, *, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -1,0 +1,116 @@
+"""Workspaces, API keys and bot users."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookd.kit.db import insert_for
+from bookd.kit.errors import NotFound
+from bookd.kit.schemas import check_timezone
+from bookd.kit.web import hash_key
+from bookd.workspaces.models import ApiKey, BotUser, Workspace
+from bookd.workspaces.schemas import BotUserProfile
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    id: int
+    workspace_id: int
+    key: str
+    """The only time the key is readable: it is stored hashed."""
+
+
+async def create_workspace(
+    session: AsyncSession, name: str, timezone: str, now: datetime
+) -> Workspace:
+    check_timezone(timezone)
+    workspace = Workspace(name=name, timezone=timezone, created_at=now)
+    session.add(workspace)
+    await session.flush()
+    return workspace
+
+
+async def count_workspaces(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Workspace)) or 0)
+
+
+async def get_workspace(session: AsyncSession, workspace_id: int) -> Workspace:
+    workspace = await session.get(Workspace, workspace_id)
+    if workspace is None:
+        raise NotFound(f"no workspace {workspace_id}")
+    return workspace
+
+
+async def issue_api_key(
+    session: AsyncSession, workspace_id: int, now: datetime, *, name: str = "default"
+) -> IssuedKey:
+    await get_workspace(session, workspace_id)
+    prefix = secrets.token_hex(4)
+    raw = f"bk_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(
+        workspace_id=workspace_id, name=name, prefix=prefix, key_hash=hash_key(raw), created_at=now
+    )
+    session.add(key)
+    await session.flush()
+    return IssuedKey(id=key.id, workspace_id=workspace_id, key=raw)
+
+
+async def revoke_api_key(session: AsyncSession, key_id: int, now: datetime) -> None:
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise NotFound(f"no active API key {key_id}")
+
+
+async def find_bot_user(session: AsyncSession, workspace_id: int, ns: str) -> BotUser | None:
+    return await session.scalar(
+        select(BotUser).where(BotUser.workspace_id == workspace_id, BotUser.ns == ns)
+    )
+
+
+async def get_bot_user(session: AsyncSession, workspace_id: int, ns: str) -> BotUser:
+    user = await find_bot_user(session, workspace_id, ns)
+    if user is None:
+        raise NotFound(f"no bot user {ns!r}")
+    return user
+
+
+async def ensure_bot_user(
+    session: AsyncSession, workspace_id: int, ns: str, now: datetime
+) -> BotUser:
+    """The bot user named `ns`, created on first use; safe against a concurrent first use."""
+    user = await find_bot_user(session, workspace_id, ns)
+    if user is not None:
+        return user
+    insert = insert_for(session)
+    await session.execute(
+        insert(BotUser)
+        .values(
+            workspace_id=workspace_id,
+            ns=ns,
+            followups_opt_out=False,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["workspace_id", "ns"])
+    )
+    return await get_bot_user(session, workspace_id, ns)
+
+
+async def put_bot_user(
+    session: AsyncSession, workspace_id: int, ns: str, profile: BotUserProfile, now: datetime
+) -> BotUser:
+    user = await ensure_bot_user(session, workspace_id, ns, now)
+    for name, value in profile.model_dump().items():
+        setattr(user, name, value)
+    user.updated_at = now
+    await session.flush()
+    return user

@@ -1,0 +1,243 @@
+"""Test harness: the real app on real databases, built through the migrations.
+
+Every test that takes `api` runs twice, on SQLite and on PostgreSQL. Each backend gets one fresh
+database per test run (created here, dropped at the end); each test gets its own workspace, which is
+all the isolation bookd's data needs (nothing crosses workspaces). Where no PostgreSQL answers, the
+PostgreSQL half is skipped loudly, or fails the run when CI=true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import tempfile
+import warnings
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookd import migrate
+from bookd.app import create_app
+from bookd.config import Settings
+from bookd.workspaces import service as workspaces
+
+T = TypeVar("T")
+
+ADMIN_URL = os.environ.get(
+    "BOOKD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _postgres_answers() -> bool:
+    async def probe() -> None:
+        conn = await asyncpg.connect(ADMIN_URL, timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    return True
+
+
+POSTGRES_UP = _postgres_answers()
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES_UP else ["sqlite"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not POSTGRES_UP:
+        message = f"NO POSTGRESQL at {ADMIN_URL}: the PostgreSQL half of the suite is NOT run"
+        if IN_CI:
+            raise pytest.UsageError(message + " (CI=true makes this a failure)")
+        warnings.warn(message, stacklevel=1)
+
+
+def pytest_report_header() -> str:
+    return (
+        "bookd backends: "
+        + ", ".join(BACKENDS)
+        + ("" if POSTGRES_UP else "  <-- POSTGRESQL MISSING")
+    )
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    backend: str = request.param
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="bookd-test-") as folder:
+            url = f"sqlite:///{Path(folder) / 'bookd.db'}"
+            migrate.upgrade(url)
+            yield url
+        return
+    name = f"bookd_test_{os.getpid()}_{secrets.token_hex(3)}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" in metafunc.fixturenames:
+        metafunc.parametrize("database_url", BACKENDS, indirect=True, scope="session")
+
+
+class TestClock:
+    """The app's clock in tests: real time unless a test sets it."""
+
+    __test__ = False
+
+    def __init__(self) -> None:
+        self.fixed: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.fixed or datetime.now(UTC)
+
+    def set(self, value: datetime) -> None:
+        self.fixed = value
+
+    def advance(self, delta: timedelta) -> None:
+        self.fixed = self() + delta
+
+
+@pytest.fixture(scope="session")
+def clock() -> TestClock:
+    return TestClock()
+
+
+@pytest.fixture(autouse=True)
+def _real_time_by_default(clock: TestClock) -> Iterator[None]:
+    clock.fixed = None
+    yield
+    clock.fixed = None
+
+
+@pytest.fixture(scope="session")
+def client(database_url: str, clock: TestClock) -> Iterator[TestClient]:
+    # Webhook receivers in tests listen on 127.0.0.1: private targets are allowed here.
+    settings = Settings(database_url=database_url, db_pool_size=5, webhook_allow_private=True)
+    app = create_app(settings, clock=clock)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@dataclass
+class Api:
+    """A workspace's view of the API: requests carry its key."""
+
+    client: TestClient
+    workspace_id: int
+    key: str
+    backend: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> Any:
+        return self.client.request(
+            method, path, headers={**self.headers, **(headers or {})}, **kwargs
+        )
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self.request("POST", path, json=json, **kwargs)
+
+    def patch(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self.request("PATCH", path, json=json, **kwargs)
+
+    def put(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self.request("PUT", path, json=json, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+    def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `work(session)` in a committed transaction on the app's own engine and loop."""
+        return run_in_app(self.client, work)
+
+
+def run_in_app(client: TestClient, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def call() -> T:
+        async with client.app.state.db.transaction() as session:  # type: ignore[attr-defined]
+            return await work(session)
+
+    assert client.portal is not None
+    return client.portal.call(call)
+
+
+def new_workspace(client: TestClient, *, timezone: str = "UTC", backend: str = "") -> Api:
+    async def work(session: AsyncSession) -> tuple[int, str]:
+        now = datetime.now(UTC)
+        workspace = await workspaces.create_workspace(
+            session, f"ws-{secrets.token_hex(3)}", timezone, now
+        )
+        issued = await workspaces.issue_api_key(session, workspace.id, now)
+        return workspace.id, issued.key
+
+    workspace_id, key = run_in_app(client, work)
+    return Api(client=client, workspace_id=workspace_id, key=key, backend=backend)
+
+
+@pytest.fixture
+def backend(database_url: str) -> str:
+    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+
+@pytest.fixture
+def api(client: TestClient, backend: str) -> Api:
+    """A fresh workspace (timezone UTC) and its API key."""
+    return new_workspace(client, backend=backend)
+
+
+@pytest.fixture
+def make_workspace(client: TestClient, backend: str) -> Callable[..., Api]:
+    """Another fresh workspace, e.g. `make_workspace(timezone="Europe/Berlin")`."""
+    return lambda **kw: new_workspace(client, backend=backend, **kw)
+
+
+@pytest.fixture
+def scratch_postgres(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A migrated PostgreSQL database of the test's own, for tests that run bookd processes."""
+    if not POSTGRES_UP:
+        pytest.skip("needs PostgreSQL")
+    name = f"bookd_scratch_{os.getpid()}_{secrets.token_hex(3)}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -1,0 +1,214 @@
+"""Where webhooks may go (docs/webhooks.md): http(s) only, no private, loopback, link-local or
+reserved address unless allowed; checked when a trigger is made or moved, and again as every
+attempt's connection opens, on the address connected to."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from bookd.config import Settings
+from bookd.webhooks.guard import Guard, UnsafeURL, guarded_transport
+from bookd.worker import Worker
+from tests import factories
+from tests.conftest import Api, TestClock
+from tests.webhooks.receiver import Receiver
+from tests.webhooks.support import Hooks, deliver_all
+
+PRIVATE = [
+    "http://127.0.0.1/hook",
+    "http://127.0.0.1:8080/hook",
+    "http://169.254.169.254/latest/meta-data/",
+    "http://10.0.0.1/",
+    "http://172.16.0.1/",
+    "http://192.168.1.1/",
+    "http://100.64.0.1/",  # carrier-grade NAT
+    "http://0.0.0.0/",
+    "http://224.0.0.1/",  # multicast
+    "http://[::1]/",
+    "http://[fe80::1]/",
+    "http://[fd00::1]/",
+    "http://[::ffff:127.0.0.1]/",  # IPv4-mapped loopback
+    "http://[::ffff:169.254.169.254]/",
+    "http://2130706433/",  # 127.0.0.1 as one decimal number
+    "http://0177.0.0.1/",  # ... in octal
+    "http://localhost/",  # a name that resolves to loopback
+    "http://LOCALHOST:9000/x",
+]
+NOT_HTTP = [
+    "file:///etc/passwd",
+    "ftp://example.com/file",
+    "gopher://example.com/",
+    "javascript:alert(1)",
+    "http:///no-host",
+    "http://user:secret@93.184.215.14/",  # credentials in the URL
+]
+PUBLIC = ["http://93.184.215.14/hook", "https://8.8.8.8:8443/", "https://[2606:4700:4700::1111]/"]
+
+
+async def refused(guard: Guard, url: str) -> str:
+    with pytest.raises(UnsafeURL) as info:
+        await guard.check(url)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("url", PRIVATE)
+async def test_private_addresses_are_refused_by_default(url: str) -> None:
+    message = await refused(Guard(), url)
+    assert "resolves to" in message and "BOOKD_WEBHOOK_ALLOW_PRIVATE" in message
+
+
+@pytest.mark.parametrize("url", NOT_HTTP)
+async def test_other_schemes_and_credentials_are_refused_even_when_private_is_allowed(
+    url: str,
+) -> None:
+    for guard in (Guard(), Guard(allow_private=True)):
+        await refused(guard, url)
+
+
+@pytest.mark.parametrize("url", PUBLIC)
+async def test_public_addresses_are_allowed(url: str) -> None:
+    await Guard().check(url)
+
+
+async def test_allow_private_allows_every_address() -> None:
+    guard = Settings(webhook_allow_private=True).guard
+    for url in PRIVATE:
+        await guard.check(url)
+
+
+async def test_an_allow_list_allows_its_hosts_and_networks_only() -> None:
+    guard = Settings(webhook_allow_hosts="localhost, 10.1.0.0/16,fd00::/8").guard
+    for url in ("http://localhost:8000/", "http://10.1.2.3/", "http://[fd00::1]/"):
+        await guard.check(url)
+    # Not the same address by another name, nor a neighbouring network.
+    for url in ("http://127.0.0.1:8000/", "http://10.2.0.1/", "http://169.254.169.254/"):
+        await refused(guard, url)
+
+
+def test_the_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BOOKD_WEBHOOK_ALLOW_PRIVATE", raising=False)
+    monkeypatch.delenv("BOOKD_WEBHOOK_ALLOW_HOSTS", raising=False)
+    assert Settings.from_env().guard == Guard()
+    monkeypatch.setenv("BOOKD_WEBHOOK_ALLOW_PRIVATE", "true")
+    assert Settings.from_env().guard.allow_private
+    monkeypatch.setenv("BOOKD_WEBHOOK_ALLOW_PRIVATE", "false")
+    monkeypatch.setenv("BOOKD_WEBHOOK_ALLOW_HOSTS", "hooks.internal,10.1.0.0/16")
+    guard = Settings.from_env().guard
+    assert not guard.allow_private
+    assert guard.allowed_hosts == frozenset({"hooks.internal"})
+    assert [str(n) for n in guard.allowed_networks] == ["10.1.0.0/16"]
+
+
+@pytest.fixture
+def tighten(client: TestClient) -> Iterator[Callable[..., None]]:
+    """Swap the session app's settings (which allow private targets) for stricter ones: private
+    targets refused unless `fields` say otherwise. The original ones come back after the test."""
+    app: Any = client.app
+    original: Settings = app.state.settings
+
+    def change(**fields: Any) -> None:
+        app.state.settings = dataclasses.replace(
+            original, **{"webhook_allow_private": False, **fields}
+        )
+
+    change()
+    yield change
+    app.state.settings = original
+
+
+def test_trigger_creation_refuses_unsafe_urls_with_a_422_on_url(
+    api: Api, tighten: Callable[..., None]
+) -> None:
+    for url in [*PRIVATE, *NOT_HTTP]:
+        response = api.post("/v1/triggers", {"name": "x", "url": url})
+        assert response.status_code == 422, (url, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "validation_error", url
+        assert [d["field"] for d in error["details"]] == ["url"], (url, error)
+    assert api.get("/v1/triggers").json()["data"] == []
+
+
+def test_changing_the_url_is_checked_too(
+    api: Api, tighten: Callable[..., None], hooks: Hooks
+) -> None:
+    tighten(webhook_allow_hosts="127.0.0.1")
+    trigger = hooks.add("moving")
+    response = api.patch(
+        f"/v1/triggers/{trigger['id']}", {"url": "http://169.254.169.254/latest/meta-data/"}
+    )
+    assert response.status_code == 422
+    assert [d["field"] for d in response.json()["error"]["details"]] == ["url"]
+    assert hooks.get("moving")["url"] == trigger["url"]
+
+
+def test_allowed_by_the_allow_list_or_allow_private(
+    api: Api, tighten: Callable[..., None], receiver: Receiver
+) -> None:
+    by_name = receiver.url_for("named").replace("127.0.0.1", "localhost")
+    assert api.post("/v1/triggers", {"name": "x", "url": by_name}).status_code == 422
+    tighten(webhook_allow_hosts="localhost")
+    assert api.post("/v1/triggers", {"name": "x", "url": by_name}).status_code == 201
+    tighten(webhook_allow_hosts="127.0.0.0/8")
+    loopback = receiver.url_for("network")
+    assert api.post("/v1/triggers", {"name": "x", "url": loopback}).status_code == 201
+    assert api.post("/v1/triggers", {"name": "x", "url": by_name}).status_code == 201
+    tighten(webhook_allow_private=True)
+    meta = "http://169.254.169.254/latest/meta-data/"
+    created = api.post("/v1/triggers", {"name": "x", "url": meta, "status": "paused"})
+    assert created.status_code == 201
+    for trigger in api.get("/v1/triggers").json()["data"]:
+        assert api.delete(f"/v1/triggers/{trigger['id']}").status_code == 204
+
+
+def test_the_guard_is_asked_again_before_every_attempt(
+    api: Api,
+    client: TestClient,
+    worker: Worker,
+    clock: TestClock,
+    hooks: Hooks,
+    receiver: Receiver,
+) -> None:
+    # Made while private targets are allowed (the session app's settings) ...
+    now = datetime.now(UTC).replace(microsecond=0)
+    clock.set(now)
+    hooks.add("later-refused")
+    svc = factories.service(api)
+    factories.booking(api, service_uid=svc["service_uid"])
+    # ... sent by a worker whose guard no longer allows them.
+    strict = dataclasses.replace(worker.settings, webhook_allow_private=False)
+    app: Any = client.app
+    deliver_all(client, Worker(app.state.db, strict, clock=clock), now)
+    assert receiver.at("later-refused") == []
+    [delivery] = hooks.deliveries("later-refused")
+    assert delivery["status"] == "pending" and delivery["attempts"] == 1
+    [attempt] = delivery["attempt_log"]
+    assert attempt["status_code"] is None and not attempt["succeeded"]
+    assert attempt["response"].startswith("refused:") and "127.0.0.1" in attempt["response"]
+    assert "127.0.0.1" in delivery["last_error"]
+
+    # The same delivery, once allowed again, goes out.
+    deliver_all(client, worker, now + timedelta(minutes=1))
+    assert len(receiver.at("later-refused")) == 1
+    assert [d["status"] for d in hooks.deliveries("later-refused")] == ["succeeded"]
+
+
+async def test_the_check_is_made_on_the_connection_itself(receiver: Receiver) -> None:
+    # Whatever was checked before, a request through the guarded transport opens its connection
+    # only to an address the guard allows, resolved once: a second lookup that answers with a
+    # private address (DNS rebinding) has nothing to slip past.
+    url = receiver.url_for("rebinding").replace("127.0.0.1", "localhost")
+    async with httpx.AsyncClient(transport=guarded_transport(Guard())) as strict:
+        with pytest.raises(UnsafeURL, match="resolves to"):
+            await strict.post(url, content=b"{}")
+    assert receiver.at("rebinding") == []
+    allowed = Guard(allowed_hosts=frozenset({"localhost"}))
+    async with httpx.AsyncClient(transport=guarded_transport(allowed)) as lenient:
+        assert (await lenient.post(url, content=b"{}")).status_code == 200
+    assert len(receiver.at("rebinding")) == 1
