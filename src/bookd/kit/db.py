@@ -6,6 +6,9 @@ written once for both.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -96,14 +99,38 @@ class Database:
             autoflush=True,
         )
 
+        # SQLite: one writer per process at a time, queued here (see `transaction`).
+        self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
     def session(self, *, read_only: bool = False) -> AsyncSession:
         return (self._reader if read_only else self._writer)()
 
     @asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
-        """The edge of a unit of work: commits when the block ends, rolls back on an exception."""
-        async with self.session(read_only=read_only) as session, session.begin():
+        """The edge of a unit of work: commits when the block ends, rolls back on an exception.
+
+        On SQLite, write transactions of this process queue on an asyncio lock before `BEGIN
+        IMMEDIATE`. SQLite admits one writer anyway; a writer that finds the database locked
+        polls in its busy handler with sleeps of up to 100 ms, while one queued here starts the
+        moment the previous one commits. The busy timeout still covers other processes.
+        """
+        async with (
+            self._writing(read_only),
+            self.session(read_only=read_only) as session,
+            session.begin(),
+        ):
             yield session
+
+    def _writing(self, read_only: bool) -> contextlib.AbstractAsyncContextManager[object]:
+        if read_only or not self.sqlite:
+            return contextlib.nullcontext()
+        loop = asyncio.get_running_loop()
+        lock = self._write_locks.get(loop)
+        if lock is None:
+            lock = self._write_locks[loop] = asyncio.Lock()
+        return lock
 
     async def dispose(self) -> None:
         await self.engine.dispose()

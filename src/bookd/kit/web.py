@@ -35,10 +35,9 @@ class UnitOfWorkRoute(APIRoute):
 
         async def run(request: Request) -> Response:
             db: Database = request.app.state.db
-            async with db.session(read_only=read_only) as session:
+            async with db.transaction(read_only=read_only) as session:
                 request.state.session = session
-                async with session.begin():
-                    return await handler(request)
+                return await handler(request)
 
         return run
 
