@@ -83,6 +83,8 @@ def test_serve_runs_the_lifecycle_on_the_real_clock(tmp_path: Path) -> None:
             assert (
                 http.post("/v1/services/e2e/followups", json={"title": "thanks"}).status_code == 201
             )
+            # About a minute ahead: the reminder, a minute before the start, falls due 5 s after
+            # the creation, so that it is created pending however busy the machine is.
             start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=65)
             created = http.post(
                 "/v1/bookings",
