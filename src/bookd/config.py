@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bookd.kit.wakeup import WAKE_WITHIN
 from bookd.webhooks.guard import Guard
 
 DEFAULT_DATABASE_URL = "sqlite:///./bookd.db"
@@ -49,6 +50,11 @@ class Settings:
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
+        if not 0 < settings.scheduler_max_sleep <= WAKE_WITHIN.total_seconds():
+            raise ValueError(
+                "BOOKD_SCHEDULER_MAX_SLEEP must be more than 0 and at most"
+                f" {WAKE_WITHIN.total_seconds():.0f} seconds"
+            )
         if settings.webhook_lease_seconds < MIN_WEBHOOK_LEASE_SECONDS:
             raise ValueError(
                 f"BOOKD_WEBHOOK_LEASE_SECONDS must be at least {MIN_WEBHOOK_LEASE_SECONDS}"

@@ -338,10 +338,16 @@ async def _apply(
         booking.version += 1
         booking.updated_at = ctx.now
     reference = as_of or ctx.now
+    scheduled = [
+        *await _effect(ctx, loaded, REMINDER, transition.reminders, transition, reference, fresh),
+        *await _effect(ctx, loaded, FOLLOWUP, transition.followups, transition, reference, fresh),
+    ]
     if Effect.SCHEDULE in (transition.reminders, transition.followups):
-        await wakeup.announce(ctx.session)
-    await _effect(ctx, loaded, REMINDER, transition.reminders, transition, reference, fresh)
-    await _effect(ctx, loaded, FOLLOWUP, transition.followups, transition, reference, fresh)
+        # Sleeping schedulers look again within their longest sleep anyway: only work that may
+        # fall due before then is worth waking them for.
+        soonest = min([*scheduled, booking.start_time, booking.end_time])
+        if soonest <= ctx.now + wakeup.WAKE_WITHIN:
+            await wakeup.announce(ctx.session)
     await ctx.session.flush()
     await _write_logs(
         ctx.session,
@@ -413,7 +419,8 @@ async def _effect(
     transition: Transition,
     reference: datetime,
     fresh: bool,
-) -> None:
+) -> list[datetime]:
+    """Apply `effect` to the booking's `kind` messages; the times of the pending ones it made."""
     booking_id = loaded.booking.id
     pending = (
         BookingMessage.booking_id == booking_id,
@@ -421,7 +428,7 @@ async def _effect(
         BookingMessage.status == MessageStatus.PENDING.value,
     )
     if effect is Effect.KEEP:
-        return
+        return []
     if effect is Effect.SKIP:
         await ctx.session.execute(
             update(BookingMessage)
@@ -439,12 +446,13 @@ async def _effect(
             )
         )
     elif effect is Effect.SCHEDULE:
-        await _schedule(ctx, loaded, kind, reference, fresh)
+        return await _schedule(ctx, loaded, kind, reference, fresh)
+    return []
 
 
 async def _schedule(
     ctx: Context, loaded: Loaded, kind: str, reference: datetime, fresh: bool
-) -> None:
+) -> list[datetime]:
     """Instances from the service's active templates. Reminders keep what was sent and replace
     every unsent one; follow-ups are made once, when the booking becomes completed or no_show."""
     booking = loaded.booking
@@ -473,6 +481,7 @@ async def _schedule(
     if rows:
         # One INSERT for all of them, no ORM objects: nothing in this transaction holds them.
         await ctx.session.execute(insert(MESSAGES), rows)
+    return [row["scheduled_at"] for row in rows if row["status"] == MessageStatus.PENDING.value]
 
 
 def _instance(

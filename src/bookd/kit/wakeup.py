@@ -9,6 +9,7 @@ about a second.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import event, text
@@ -16,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 CHANNEL = "bookd_due"
+# A change wakes the schedulers when it makes something due within this long; anything later they
+# find on their own, since none sleeps longer (the longest sleep setting is capped at this).
+WAKE_WITHIN = timedelta(minutes=5)
 _FLAG = "bookd_wake"
 _local: set[asyncio.Event] = set()
 
