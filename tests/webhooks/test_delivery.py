@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks import Webhook
 
 from bookd.worker import Worker
 from tests import factories
-from tests.conftest import Api, TestClock
+from tests.conftest import Api
 from tests.webhooks.receiver import Receiver, start_receiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = start_receiver()
-    yield receiver
-    receiver.close()
-
-
-@pytest.fixture
-def worker(client: TestClient, clock: TestClock) -> Worker:
-    app: Any = client.app
-    return Worker(app.state.db, app.state.settings, clock=clock)
 
 
 def deliver(client: TestClient, worker: Worker, now: datetime) -> list[str]:
