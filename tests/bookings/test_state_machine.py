@@ -5,8 +5,8 @@ it is an independent oracle for the transition table, the reminder/follow-up eff
 log and the outbox. Every action goes through the HTTP API; after every step the booking, its
 reminders, follow-ups, log rows and events are read back through the API and compared.
 
-The scheduler is not written yet. Two rules stand in for what it will do, and only with states it
-could itself produce: "time passes" moves the clock without letting anything fall due, and "the
+The scheduler is left out here (tests/scheduling drives it, on the same rules): two rules stand in
+for what it does, and only with states it could itself produce: "time passes" moves the clock without letting anything fall due, and "the
 scheduler sends a reminder" moves the clock to the earliest pending reminder and marks it `sent` in
 the database (`api.run`), which is what lets a reschedule's keep-what-was-sent rule be exercised.
 The automatic start and end of a meeting are left out: the clock never reaches a start time.

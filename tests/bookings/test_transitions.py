@@ -138,7 +138,8 @@ def check_event_data(
 
 
 def set_status(api: Api, booking_id: int, status: str) -> None:
-    """What the scheduler (not written yet) would do; the API cannot reach these statuses."""
+    """What the scheduler does by the clock (tested in tests/scheduling); the API cannot reach
+    these statuses, and this table is about what each status allows."""
 
     async def work(session: AsyncSession) -> None:
         await session.execute(update(Booking).where(Booking.id == booking_id).values(status=status))
@@ -147,7 +148,7 @@ def set_status(api: Api, booking_id: int, status: str) -> None:
 
 
 def mark_sent(api: Api, booking_id: int, sequence: int, sent_at: datetime) -> None:
-    """A reminder the scheduler (not written yet) has sent."""
+    """A reminder the scheduler has sent (tests/scheduling covers the sending itself)."""
 
     async def work(session: AsyncSession) -> None:
         result = await session.execute(
