@@ -191,6 +191,9 @@ class Worker:
         log.info("scheduler %s started", self.name)
         try:
             while not stop.is_set():
+                # Cleared before looking, not after: a wake-up that comes while this round runs
+                # cuts the following sleep short instead of being lost.
+                wake.clear()
                 try:
                     result = await self.tick()
                     if result.claimed >= self.settings.scheduler_batch_size:
@@ -199,7 +202,6 @@ class Worker:
                 except Exception:
                     log.exception("scheduler tick failed; retrying")
                     delay = 1.0
-                wake.clear()
                 await _first_of(stop, wake, seconds=delay)
         finally:
             wakeup.unsubscribe(wake)
