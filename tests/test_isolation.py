@@ -244,6 +244,27 @@ def _preview(w: World) -> None:
     )
 
 
+@covers("GET", "/v1/services/{service_uid}/availability")
+def _get_availability(w: World) -> None:
+    assert_not_found(w.b.get(f"/v1/services/{w.uid}/availability"))
+
+
+@covers("PUT", "/v1/services/{service_uid}/availability")
+def _put_availability(w: World) -> None:
+    assert_not_found(w.b.put(f"/v1/services/{w.uid}/availability", {"capacity": 1}))
+    assert_not_found(w.a.get(f"/v1/services/{w.uid}/availability"))  # A's has none still
+
+
+@covers("DELETE", "/v1/services/{service_uid}/availability")
+def _delete_availability(w: World) -> None:
+    assert_not_found(w.b.delete(f"/v1/services/{w.uid}/availability"))
+
+
+@covers("GET", "/v1/services/{service_uid}/slots")
+def _slots(w: World) -> None:
+    assert_not_found(w.b.get(f"/v1/services/{w.uid}/slots"))
+
+
 def _template_checks(plural: str) -> None:
     base = "/v1/services/{service_uid}/" + plural
 
@@ -523,6 +544,9 @@ def _seed_actions(w: World) -> dict[str, Callable[[], None]]:
         "mark_booking_completed": on_a_bookings("mark_booking_completed"),
         "mark_booking_no_show": on_a_bookings("mark_booking_no_show"),
         "update_booking_rating": on_a_bookings("update_booking_rating", rating=1),
+        "list_available_slots": lambda: assert_not_found(
+            act("list_available_slots", service_uid=w.uid)
+        ),
     }
 
 

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import bookd
 from bookd.actions.endpoints import router as actions_router
+from bookd.availability.endpoints import router as availability_router
 from bookd.bookings.endpoints import router as bookings_router
 from bookd.catalog.endpoints import router as services_router
 from bookd.config import Settings
@@ -60,6 +61,7 @@ def create_app(
     install_error_handlers(app)
     for router in (
         services_router,
+        availability_router,
         scheduler_router,
         bookings_router,
         bot_users_router,
