@@ -295,6 +295,61 @@ _template_checks("reminders")
 _template_checks("followups")
 
 
+# calendars
+
+
+@covers("GET", "/v1/bookings/{booking_id}.ics")
+def _booking_ics(w: World) -> None:
+    for booking_id in w.a_booking_ids:
+        assert_not_found(w.b.get(f"/v1/bookings/{booking_id}.ics"))
+
+
+def _a_feed(w: World) -> str:
+    issued = w.a.post("/v1/calendar-feed")
+    assert issued.status_code == 201, issued.text
+    url: str = issued.json()["url"]
+    return url
+
+
+def _feed_text(api: Api, url: str) -> str:
+    feed = api.client.get(url)
+    assert feed.status_code == 200, feed.text
+    text: str = feed.text
+    return text
+
+
+@covers("POST", "/v1/calendar-feed")
+def _issue_feed(w: World) -> None:
+    a_url = _a_feed(w)
+    b_url = w.b.post("/v1/calendar-feed").json()["url"]
+    assert w.a.client.get(a_url).status_code == 200  # B's new token did not replace A's
+    b_feed = _feed_text(w.b, b_url)
+    assert f"booking-{w.b_booking_id}-" in b_feed
+    assert not any(f"booking-{i}-" in b_feed for i in w.a_booking_ids)
+
+
+@covers("GET", "/v1/calendar-feed")
+def _feed_status(w: World) -> None:
+    _a_feed(w)
+    w.b.delete("/v1/calendar-feed")
+    assert w.b.get("/v1/calendar-feed").json()["active"] is False
+
+
+@covers("DELETE", "/v1/calendar-feed")
+def _revoke_feed(w: World) -> None:
+    a_url = _a_feed(w)
+    assert w.b.delete("/v1/calendar-feed").status_code == 204
+    assert w.a.client.get(a_url).status_code == 200
+
+
+@covers("GET", "/v1/feeds/{token}.ics")
+def _feed(w: World) -> None:
+    a_feed = _feed_text(w.a, _a_feed(w))
+    assert all(f"booking-{i}-" in a_feed for i in w.a_booking_ids)
+    b_feed = _feed_text(w.b, w.b.post("/v1/calendar-feed").json()["url"])
+    assert not any(f"booking-{i}-" in b_feed for i in w.a_booking_ids)
+
+
 # bookings
 
 

@@ -37,6 +37,7 @@ from bookd.bookings.schemas import (
     MessageOut,
     RescheduleBody,
 )
+from bookd.calendars.service import ics_path
 from bookd.catalog import service as catalog
 from bookd.catalog.models import BookingService, Template
 from bookd.catalog.schemas import ServiceOut
@@ -85,6 +86,7 @@ class Loaded:
             "booking": self.out().model_dump(mode="json"),
             "service": ServiceOut.model_validate(self.service).model_dump(mode="json"),
             "bot_user": BotUserOut.model_validate(self.bot_user).model_dump(mode="json"),
+            "ics_url": ics_path(self.booking.id),
         }
 
 
@@ -639,6 +641,7 @@ class Outgoing:
                 0,
                 lambda: BotUserOut.model_validate(bot_user).model_dump(mode="json"),
             ),
+            "ics_url": ics_path(booking.id),
         }
 
     def placeholders(self, loaded: Loaded, workspace: Workspace) -> dict[str, str]:
