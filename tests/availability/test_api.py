@@ -256,3 +256,9 @@ def test_the_list_available_slots_action(make_workspace: Any, clock: TestClock) 
     assert bad.json()["error"]["details"][0]["field"] == "to"
     missing = api.post("/v1/actions/list_available_slots", {"service_uid": "nope"})
     assert missing.status_code == 404
+
+
+def test_a_service_with_settings_can_still_be_deleted(api: Api) -> None:
+    uid = with_hours(api)
+    assert api.delete(f"/v1/services/{uid}").status_code == 204
+    assert api.get(f"/v1/services/{uid}/availability").status_code == 404
