@@ -254,7 +254,10 @@ def test_the_list_available_slots_action(make_workspace: Any, clock: TestClock) 
     bad = api.post("/v1/actions/list_available_slots", {"service_uid": uid, "to": "soon"})
     assert bad.status_code == 422
     assert bad.json()["error"]["details"][0]["field"] == "to"
+    number = api.post("/v1/actions/list_available_slots", {"service_uid": uid, "from": 1798761600})
+    assert number.status_code == 422
     missing = api.post("/v1/actions/list_available_slots", {"service_uid": "nope"})
+
     assert missing.status_code == 404
 
 

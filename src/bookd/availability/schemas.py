@@ -158,7 +158,10 @@ def _time_or_date(value: object) -> object:
         return date.fromisoformat(value)
     if isinstance(value, str):
         return _AWARE.validate_python(value)
-    return value
+    if isinstance(value, date):
+        return value
+    # Pydantic would read a number as a Unix time: that is not what the parameter says.
+    raise ValueError("expected ISO 8601 with an offset, or a date YYYY-MM-DD")
 
 
 TimeOrDate = Annotated[datetime | date, BeforeValidator(_time_or_date)]
