@@ -1,6 +1,7 @@
 """The capacity check and the insert are atomic: 50 clients ask a real `bookd serve` for the same
 slot of a capacity-2 service at once, over real HTTP; exactly 2 get it and 48 get 409
-`unavailable`, round after round, on PostgreSQL and on SQLite.
+`unavailable`, round after round, on PostgreSQL and on SQLite. Reschedules racing into one place
+likewise, in the test app.
 
 Each request is its own transaction on its own connection in the server process. PostgreSQL
 serialises the checks with the lock on the service row, SQLite with its single writer.
@@ -20,9 +21,14 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import httpx
+
+from tests import factories
+from tests.bookings.test_concurrency import race
+from tests.conftest import Api, TestClock
 
 BOOKD = Path(sys.executable).parent / "bookd"
 ROUNDS = 20
@@ -162,3 +168,35 @@ def test_fifty_clients_for_two_places_on_sqlite(tmp_path: Path) -> None:
         [str(BOOKD), "migrate"], cwd=tmp_path, env=_env(url), check=True, capture_output=True
     )
     run_the_race(url, tmp_path)
+
+
+def test_racing_reschedules_into_one_place_move_one_booking(api: Api, clock: TestClock) -> None:
+    """Reschedules take the same check under the same lock: 20 bookings racing into the last
+    place of a capacity-1 slot (real concurrent transactions in the app), one moves."""
+    clock.set(datetime(2027, 1, 1, 8, 0, tzinfo=UTC))
+    uid = factories.service(api, default_duration=30)["service_uid"]
+    every_day = {
+        day: [{"start": "00:00", "end": "24:00"}]
+        for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    }
+    settings = api.put(f"/v1/services/{uid}/availability", {"weekly_hours": every_day})
+    assert settings.status_code == 200, settings.text
+    ids = [
+        factories.booking(
+            api,
+            service_uid=uid,
+            bot_user_ns=f"mover-{n}",
+            start_time=f"2027-01-05T{n:02d}:00:00Z",
+        )["id"]
+        for n in range(20)
+    ]
+    target = {"start_time": "2027-01-06T12:00:00Z", "reason": "everyone wants noon"}
+    answers = race([partial(api.post, f"/v1/bookings/{i}/reschedule", target) for i in ids])
+    codes = Counter(
+        a.status_code if a.status_code == 200 else a.json()["error"]["code"] for a in answers
+    )
+    assert codes == Counter({200: 1, "unavailable": 19})
+    at_noon = api.get(
+        "/v1/bookings", params={"service_uid": uid, "start_from": target["start_time"]}
+    ).json()["data"]
+    assert len(at_noon) == 1
