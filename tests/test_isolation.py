@@ -244,6 +244,27 @@ def _preview(w: World) -> None:
     )
 
 
+@covers("GET", "/v1/services/{service_uid}/availability")
+def _get_availability(w: World) -> None:
+    assert_not_found(w.b.get(f"/v1/services/{w.uid}/availability"))
+
+
+@covers("PUT", "/v1/services/{service_uid}/availability")
+def _put_availability(w: World) -> None:
+    assert_not_found(w.b.put(f"/v1/services/{w.uid}/availability", {"capacity": 1}))
+    assert_not_found(w.a.get(f"/v1/services/{w.uid}/availability"))  # A's has none still
+
+
+@covers("DELETE", "/v1/services/{service_uid}/availability")
+def _delete_availability(w: World) -> None:
+    assert_not_found(w.b.delete(f"/v1/services/{w.uid}/availability"))
+
+
+@covers("GET", "/v1/services/{service_uid}/slots")
+def _slots(w: World) -> None:
+    assert_not_found(w.b.get(f"/v1/services/{w.uid}/slots"))
+
+
 def _template_checks(plural: str) -> None:
     base = "/v1/services/{service_uid}/" + plural
 
@@ -272,6 +293,61 @@ def _template_checks(plural: str) -> None:
 
 _template_checks("reminders")
 _template_checks("followups")
+
+
+# calendars
+
+
+@covers("GET", "/v1/bookings/{booking_id}.ics")
+def _booking_ics(w: World) -> None:
+    for booking_id in w.a_booking_ids:
+        assert_not_found(w.b.get(f"/v1/bookings/{booking_id}.ics"))
+
+
+def _a_feed(w: World) -> str:
+    issued = w.a.post("/v1/calendar-feed")
+    assert issued.status_code == 201, issued.text
+    url: str = issued.json()["url"]
+    return url
+
+
+def _feed_text(api: Api, url: str) -> str:
+    feed = api.client.get(url)
+    assert feed.status_code == 200, feed.text
+    text: str = feed.text
+    return text
+
+
+@covers("POST", "/v1/calendar-feed")
+def _issue_feed(w: World) -> None:
+    a_url = _a_feed(w)
+    b_url = w.b.post("/v1/calendar-feed").json()["url"]
+    assert w.a.client.get(a_url).status_code == 200  # B's new token did not replace A's
+    b_feed = _feed_text(w.b, b_url)
+    assert f"booking-{w.b_booking_id}-" in b_feed
+    assert not any(f"booking-{i}-" in b_feed for i in w.a_booking_ids)
+
+
+@covers("GET", "/v1/calendar-feed")
+def _feed_status(w: World) -> None:
+    _a_feed(w)
+    w.b.delete("/v1/calendar-feed")
+    assert w.b.get("/v1/calendar-feed").json()["active"] is False
+
+
+@covers("DELETE", "/v1/calendar-feed")
+def _revoke_feed(w: World) -> None:
+    a_url = _a_feed(w)
+    assert w.b.delete("/v1/calendar-feed").status_code == 204
+    assert w.a.client.get(a_url).status_code == 200
+
+
+@covers("GET", "/v1/feeds/{token}.ics")
+def _feed(w: World) -> None:
+    a_feed = _feed_text(w.a, _a_feed(w))
+    assert all(f"booking-{i}-" in a_feed for i in w.a_booking_ids)
+    b_feed = _feed_text(w.b, w.b.post("/v1/calendar-feed").json()["url"])
+    assert not any(f"booking-{i}-" in b_feed for i in w.a_booking_ids)
 
 
 # bookings
@@ -523,6 +599,9 @@ def _seed_actions(w: World) -> dict[str, Callable[[], None]]:
         "mark_booking_completed": on_a_bookings("mark_booking_completed"),
         "mark_booking_no_show": on_a_bookings("mark_booking_no_show"),
         "update_booking_rating": on_a_bookings("update_booking_rating", rating=1),
+        "list_available_slots": lambda: assert_not_found(
+            act("list_available_slots", service_uid=w.uid)
+        ),
     }
 
 

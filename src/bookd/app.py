@@ -11,7 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import bookd
 from bookd.actions.endpoints import router as actions_router
+from bookd.availability.endpoints import router as availability_router
 from bookd.bookings.endpoints import router as bookings_router
+from bookd.calendars.endpoints import router as calendars_router
 from bookd.catalog.endpoints import router as services_router
 from bookd.config import Settings
 from bookd.events.endpoints import router as events_router
@@ -60,7 +62,10 @@ def create_app(
     install_error_handlers(app)
     for router in (
         services_router,
+        availability_router,
         scheduler_router,
+        # Before the bookings: `/v1/bookings/{id}.ics` would otherwise match `/v1/bookings/{id}`.
+        calendars_router,
         bookings_router,
         bot_users_router,
         events_router,

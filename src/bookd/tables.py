@@ -1,6 +1,8 @@
 """Every table, imported once so that `Base.metadata` knows them all (migrations, tests)."""
 
+from bookd.availability import models as _availability
 from bookd.bookings import models as _bookings
+from bookd.calendars import models as _calendars
 from bookd.catalog import models as _catalog
 from bookd.events import models as _events
 from bookd.kit.db import Base
@@ -11,7 +13,9 @@ from bookd.workspaces import models as _workspaces
 metadata = Base.metadata
 
 __all__ = [
+    "_availability",
     "_bookings",
+    "_calendars",
     "_catalog",
     "_events",
     "_scheduling",

@@ -22,7 +22,9 @@ from bookd.actions.schemas import (
     RatingParams,
     RescheduleParams,
     ServiceParams,
+    SlotsParams,
 )
+from bookd.availability import service as availability
 from bookd.bookings import service as bookings
 from bookd.bookings.domain import Action
 from bookd.bookings.endpoints import Ctx
@@ -50,6 +52,7 @@ class ActionName(StrEnum):
     mark_booking_completed = "mark_booking_completed"
     mark_booking_no_show = "mark_booking_no_show"
     update_booking_rating = "update_booking_rating"
+    list_available_slots = "list_available_slots"
 
 
 class ActionResult(BaseModel):
@@ -152,6 +155,11 @@ async def _rate(ctx: bookings.Context, p: RatingParams) -> Any:
     return (await bookings.rate(ctx, p.booking_id, p.rating)).out().model_dump(mode="json")
 
 
+async def _slots(ctx: bookings.Context, p: SlotsParams) -> Any:
+    found = await availability.list_slots(ctx.session, ctx.workspace, p.service_uid, p, ctx.now)
+    return [slot.model_dump(mode="json") for slot in found.data]
+
+
 ACTIONS: dict[ActionName, tuple[type[BaseModel], Handler]] = {
     ActionName.list_booking_services: (NoParams, _list_services),
     ActionName.get_booking_service: (ServiceParams, _get_service),
@@ -166,6 +174,7 @@ ACTIONS: dict[ActionName, tuple[type[BaseModel], Handler]] = {
     ActionName.mark_booking_completed: (BookingParams, _simple(Action.COMPLETE)),
     ActionName.mark_booking_no_show: (BookingParams, _simple(Action.NO_SHOW)),
     ActionName.update_booking_rating: (RatingParams, _rate),
+    ActionName.list_available_slots: (SlotsParams, _slots),
 }
 
 

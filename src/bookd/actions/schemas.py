@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from bookd.availability.schemas import SlotQuery
 from bookd.bookings.schemas import (
     Location,
     Metadata,
@@ -71,3 +72,11 @@ class CancelParams(BookingParams):
 
 class RatingParams(BookingParams):
     rating: Rating
+
+
+class SlotsParams(SlotQuery):
+    """`list_available_slots`: `from`, `to`, `duration`, `timezone` as in
+    `GET /v1/services/{service_uid}/slots`."""
+
+    service_uid: ServiceUid
+    bot_user_ns: BotUserNs | None = None

@@ -38,7 +38,7 @@ class Booking(Base):
         Index("ix_bookings_workspace_id_id", "workspace_id", "id"),
         Index("ix_bookings_workspace_id_start_time", "workspace_id", "start_time"),
         Index("ix_bookings_bot_user_id", "bot_user_id"),
-        Index("ix_bookings_service_id", "service_id"),
+        Index("ix_bookings_service_id_start_time", "service_id", "start_time"),
         # The scheduler's two due queries: meetings to start, meetings to end.
         Index(
             "ix_bookings_due_start",

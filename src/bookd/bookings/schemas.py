@@ -81,6 +81,11 @@ class BookingCreate(Input):
     source: Source = ""
     metadata: Metadata | None = None
     notes: Notes = ""
+    force: bool = Field(
+        default=False,
+        description="Staff override: book even where the service's availability settings refuse "
+        "(outside its hours, beyond its capacity); the override is kept in the booking's log",
+    )
 
 
 class BookingUpdate(Input):
@@ -95,6 +100,11 @@ class RescheduleBody(Input):
     duration: Minutes | None = None
     status: Requestable | None = None
     reason: Reason
+    force: bool = Field(
+        default=False,
+        description="Staff override: book even where the service's availability settings refuse "
+        "(outside its hours, beyond its capacity); the override is kept in the booking's log",
+    )
 
 
 class CancelBody(Input):

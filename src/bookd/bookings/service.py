@@ -18,6 +18,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from bookd.availability import service as availability
 from bookd.bookings.domain import (
     Action,
     Effect,
@@ -36,6 +37,7 @@ from bookd.bookings.schemas import (
     MessageOut,
     RescheduleBody,
 )
+from bookd.calendars.service import ics_path
 from bookd.catalog import service as catalog
 from bookd.catalog.models import BookingService, Template
 from bookd.catalog.schemas import ServiceOut
@@ -84,6 +86,7 @@ class Loaded:
             "booking": self.out().model_dump(mode="json"),
             "service": ServiceOut.model_validate(self.service).model_dump(mode="json"),
             "bot_user": BotUserOut.model_validate(self.bot_user).model_dump(mode="json"),
+            "ics_url": ics_path(self.booking.id),
         }
 
 
@@ -180,6 +183,15 @@ async def create_booking(ctx: Context, data: BookingCreate) -> Loaded:
     _require_active(service)
     start = _future_start(data.start_time, ctx.now)
     duration = service.default_duration if data.duration is None else data.duration
+    overridden = await availability.enforce(
+        ctx.session,
+        service,
+        tz=ctx.tz,
+        start=start,
+        duration=duration,
+        now=ctx.now,
+        force=data.force,
+    )
     bot_user = await workspaces.ensure_bot_user(
         ctx.session, ctx.workspace.id, data.bot_user_ns, ctx.now
     )
@@ -204,8 +216,13 @@ async def create_booking(ctx: Context, data: BookingCreate) -> Loaded:
     ctx.session.add(booking)
     await ctx.session.flush()
     loaded = Loaded(booking, service, bot_user)
-    await _apply(ctx, loaded, transition, fresh=True)
+    await _apply(ctx, loaded, transition, fresh=True, details=_forced(overridden))
     return loaded
+
+
+def _forced(overridden: dict[str, Any] | None) -> dict[str, Any]:
+    """The audit detail of a staff override of the availability settings (`force`)."""
+    return {"forced": overridden} if overridden else {}
 
 
 async def _locked(ctx: Context, booking_id: int, if_match: int | None) -> Loaded:
@@ -253,6 +270,16 @@ async def reschedule(
     _require_active(loaded.service)
     start = _future_start(body.start_time, ctx.now)
     duration = booking.duration if body.duration is None else body.duration
+    overridden = await availability.enforce(
+        ctx.session,
+        loaded.service,
+        tz=ctx.tz,
+        start=start,
+        duration=duration,
+        now=ctx.now,
+        force=body.force,
+        exclude_booking_id=booking.id,
+    )
     old = {
         "start_time": iso_z(booking.start_time),
         "end_time": iso_z(booking.end_time),
@@ -269,7 +296,8 @@ async def reschedule(
         "duration": duration,
     }
     change = {"old": old, "new": new, "reason": body.reason}
-    await _apply(ctx, loaded, transition, details=change, extra={"reschedule": change})
+    details = change | _forced(overridden)
+    await _apply(ctx, loaded, transition, details=details, extra={"reschedule": change})
     return loaded
 
 
@@ -517,7 +545,9 @@ def _instance(
 
 
 def request_fingerprint(data: BookingCreate) -> str:
-    canonical = json.dumps(data.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    # `force` is left out unless set, so that keys stored before it existed still match.
+    dumped = data.model_dump(mode="json", exclude=None if data.force else {"force"})
+    canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -620,6 +650,7 @@ class Outgoing:
                 0,
                 lambda: BotUserOut.model_validate(bot_user).model_dump(mode="json"),
             ),
+            "ics_url": ics_path(booking.id),
         }
 
     def placeholders(self, loaded: Loaded, workspace: Workspace) -> dict[str, str]:

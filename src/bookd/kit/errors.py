@@ -53,6 +53,14 @@ class LimitExceeded(BookdError):
     code = "limit_exceeded"
 
 
+class Unavailable(BookdError):
+    """A time a booking service does not take: outside its opening hours, beyond its capacity,
+    too soon or too far ahead (its availability settings). Staff may book it anyway with `force`."""
+
+    status_code = 409
+    code = "unavailable"
+
+
 class ValidationFailed(BookdError):
     status_code = 422
     code = "validation_error"

@@ -168,7 +168,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     text = {
         401: "No or bad API key",
         404: "Not found in this workspace",
-        409: "Refused by the booking's state or a limit",
+        409: "Refused by the booking's state, a limit or the service's availability",
         422: "The input is not valid",
     }
     return {
