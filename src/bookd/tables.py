@@ -2,6 +2,7 @@
 
 from bookd.bookings import models as _bookings
 from bookd.catalog import models as _catalog
+from bookd.console import models as _console
 from bookd.events import models as _events
 from bookd.kit.db import Base
 from bookd.scheduling import models as _scheduling
@@ -13,6 +14,7 @@ metadata = Base.metadata
 __all__ = [
     "_bookings",
     "_catalog",
+    "_console",
     "_events",
     "_scheduling",
     "_webhooks",
