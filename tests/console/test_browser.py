@@ -313,3 +313,49 @@ def test_an_admins_first_day(tmp_path: Path, receiver: Receiver) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for shot in shots.glob("*.png"):
             shutil.copy(shot, SCREENSHOTS / shot.name)
+
+
+def test_the_pages_work_without_javascript(tmp_path: Path) -> None:
+    """Forms post and redirect: with script turned off an admin still does the whole job."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKD_")}
+    env["BOOKD_DATABASE_URL"] = f"sqlite:///{tmp_path / 'bookd.db'}"
+    workspace = bookd_json("workspace", "create", "No script", env=env, cwd=tmp_path)
+    admin = bookd_json(
+        "user", "create", "--workspace", str(workspace["workspace_id"]),
+        "--email", "plain@example.com", env=env, cwd=tmp_path,
+    )  # fmt: skip
+    start = (datetime.now(ZoneInfo("UTC")) + timedelta(days=2)).replace(second=0, microsecond=0)
+    with serving(tmp_path, env) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(base_url=base, java_script_enabled=False)
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto("/sign-in")
+        page.fill("#email", "plain@example.com")
+        page.fill("#password", str(admin["password"]))
+        page.click("button:has-text('Sign in')")
+        expect(page.locator("h1")).to_have_text("Overview")
+        page.goto("/services/new")
+        page.fill("#name", "Haircut")
+        page.fill("#service_uid", "haircut")
+        page.fill("#default_duration", "45")
+        page.click("button:has-text('Save')")
+        expect(page.locator("h1")).to_contain_text("Haircut")
+        page.locator("#reminders summary", has_text="Add").click()
+        page.fill("#reminders-new-title", "Soon")
+        page.fill("#reminders-new-hours", "3")
+        page.click("#reminders button:has-text('Add')")
+        expect(page.locator("#reminders")).to_contain_text("Soon")
+        page.goto("/bookings/new")
+        page.fill("#bot_user_ns", "sms:+15550100")
+        page.fill("#start_time", local_input(start))
+        page.click("button:has-text('Create booking')")
+        expect(page.locator("h1")).to_contain_text("pending")
+        expect(page.locator("li.message[data-kind=reminder]")).to_contain_text("pending")
+        page.click("button:has-text('Confirm')")
+        expect(page.locator("h1")).to_contain_text("confirmed")
+        page.click("button:has-text('Delete')")  # no confirmation dialog without script
+        expect(page.locator("h1")).to_have_text("Bookings")
+        expect(page.locator("main")).to_contain_text("No bookings match.")
+        context.close()
+        browser.close()
