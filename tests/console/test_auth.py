@@ -132,3 +132,18 @@ def test_every_form_without_a_valid_csrf_token_is_refused(api: Api) -> None:
     assert api.get(f"/v1/bookings/{booking['id']}").json()["status"] == "pending"
     # The session is still good: the refusals did not sign it out.
     assert b.get("/services").status_code == 200
+
+
+def test_over_tls_the_session_cookie_is_secure(api: Api) -> None:
+    email = new_admin(api)
+    b = browser(api.client)
+    b.get("https://testserver/sign-in")
+    response = b.post(
+        "https://testserver/sign-in", {"email": email, "password": PASSWORD, "next": "/"}
+    )
+    assert response.status_code == 303
+    cookie = next(
+        h for h in response.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE)
+    )
+    assert "Secure" in cookie
+    assert "HttpOnly" in cookie
