@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck pytest bench clean docs-examples
+.PHONY: install run test lint typecheck pytest bench clean docs-examples screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: lint typecheck pytest
 # Regenerates docs/event-examples.md from a run of the system (the test suite checks it).
 docs-examples: install
 	BOOKD_WRITE_EXAMPLES=1 $(BIN)/pytest -q tests/webhooks/test_examples.py
+
+# Retakes the console's screenshots in docs/screenshots/ (the browser test takes them every run).
+screenshots: install
+	BOOKD_WRITE_SCREENSHOTS=1 $(BIN)/pytest -q tests/console/test_browser.py
 
 # Benchmarks (see "Performance" in the README); BOOKD_BENCH_QUICK=1 for a short run.
 # wrk is the load generator when it can be installed; otherwise an async httpx client stands in.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +85,12 @@ def fuzzed_app(database_url: str) -> FastAPI:
 
 
 @pytest.fixture
-def seed(client: TestClient, backend: str, fuzzed_app: FastAPI) -> Seed:
+def seed(client: TestClient, backend: str, fuzzed_app: FastAPI) -> Iterator[Seed]:
     """A fresh workspace per operation: a service with templates of both kinds, four bookings, a
-    paused trigger with one test delivery; and a booking of another workspace."""
+    paused trigger with one test delivery; and a booking of another workspace.
+
+    Its triggers are deleted afterwards, with their deliveries: nothing delivers them here, but
+    other tests' workers deliver whatever is due in this database and count what they sent."""
     api = new_workspace(client, backend=backend)
     uid = factories.service(api)["service_uid"]
     for kind in ("reminders", "followups"):
@@ -110,7 +114,7 @@ def seed(client: TestClient, backend: str, fuzzed_app: FastAPI) -> Seed:
     assert trigger.status_code == 201, trigger.text
     delivery = hooks.post(f"/v1/triggers/{trigger.json()['id']}/test")
     assert delivery.status_code == 202, delivery.text
-    return Seed(
+    yield Seed(
         key=api.key,
         service_uid=uid,
         booking_ids=ids,
@@ -120,6 +124,9 @@ def seed(client: TestClient, backend: str, fuzzed_app: FastAPI) -> Seed:
         trigger_id=trigger.json()["id"],
         delivery_id=delivery.json()["id"],
     )
+    while hooks_left := api.get("/v1/triggers", params={"limit": 200}).json()["data"]:
+        for hook in hooks_left:
+            assert api.delete(f"/v1/triggers/{hook['id']}").status_code == 204
 
 
 START = st.integers(10, 400).map(lambda d: factories.future(days=d))

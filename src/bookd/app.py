@@ -16,6 +16,7 @@ from bookd.bookings.endpoints import router as bookings_router
 from bookd.calendars.endpoints import router as calendars_router
 from bookd.catalog.endpoints import router as services_router
 from bookd.config import Settings
+from bookd.console.endpoints import install as install_console
 from bookd.events.endpoints import router as events_router
 from bookd.kit.clock import Clock, system_now
 from bookd.kit.db import Database
@@ -35,7 +36,7 @@ Errors answer `{"error": {"code", "message", "details"}}`.
 def create_app(
     settings: Settings | None = None, *, clock: Clock = system_now, run_worker: bool = False
 ) -> FastAPI:
-    """The API; with `run_worker`, the scheduler runs in the same process (`bookd serve`)."""
+    """The API and the admin console; with `run_worker`, the scheduler runs in the same process (`bookd serve`)."""
     settings = settings or Settings.from_env()
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
 
@@ -73,6 +74,8 @@ def create_app(
         actions_router,
     ):
         app.include_router(router)
+
+    install_console(app)
 
     @app.get("/healthz", tags=["health"], include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from bookd import migrate
 from bookd.config import Settings
+from bookd.console import auth
 from bookd.kit.clock import system_now
 from bookd.kit.db import Database
 from bookd.kit.errors import BookdError
+from bookd.kit.web import validation_details
 from bookd.workspaces import service as workspaces
 
 app = typer.Typer(
@@ -23,10 +27,13 @@ app = typer.Typer(
 )
 workspace_app = typer.Typer(help="Workspaces (tenants).", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys of a workspace.", no_args_is_help=True)
+user_app = typer.Typer(help="Admin users of the console.", no_args_is_help=True)
 app.add_typer(workspace_app, name="workspace")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(user_app, name="user")
 
 T = TypeVar("T")
+DEFAULT_ADMIN = "admin@bookd.local"
 
 
 def _in_transaction(work: Callable[[Any], Awaitable[T]]) -> T:
@@ -118,14 +125,21 @@ def init(
     name: Annotated[str, typer.Option(help="Name of the first workspace")] = "My workspace",
     timezone: Annotated[str, typer.Option(help="IANA timezone of the first workspace")] = "UTC",
     port: Annotated[int, typer.Option(help="Port shown in the example call")] = 8000,
+    email: Annotated[str, typer.Option(help="Email of the first admin user")] = DEFAULT_ADMIN,
 ) -> None:
-    """First run: migrate, and on an empty database create a workspace and print its API key once."""
+    """First run: migrate, and on an empty database create a workspace, its first admin user and
+    an API key, and print the key and the admin's password once."""
+
+    password = auth.generate_password()
 
     async def work(session: Any) -> workspaces.IssuedKey | None:
         if await workspaces.count_workspaces(session):
             return None
         now = system_now()
         workspace = await workspaces.create_workspace(session, name, timezone, now)
+        await auth.create_user(
+            session, workspace.id, auth.AdminUserCreate(email=email, password=password), now
+        )
         return await workspaces.issue_api_key(session, workspace.id, now)
 
     issued = _in_transaction(work)
@@ -143,6 +157,8 @@ def init(
                 f"  API key (shown once, keep it): {issued.key}",
                 f"  Try:  curl -H 'Authorization: Bearer {issued.key}' {base}/v1/services",
                 f"  API docs: {base}/docs",
+                f"  Admin console: {base}/  sign in as {auth.normalise_email(email)}",
+                f"    with the password (shown once, keep it): {password}",
                 "",
             ]
         )
@@ -197,6 +213,45 @@ def apikey_revoke(key_id: Annotated[int, typer.Argument(help="API key id")]) -> 
 
     _in_transaction(work)
     _print({"api_key_id": key_id, "revoked": True})
+
+
+@user_app.command("create")
+def user_create(
+    workspace: Annotated[int, typer.Option(help="Workspace id")],
+    email: Annotated[str, typer.Option(help="The admin's email (signs in with it)")],
+    generate: Annotated[
+        bool, typer.Option(help="Generate the password instead of asking for it")
+    ] = False,
+) -> None:
+    """Create an admin user of the console. Asks for the password on a terminal; generates one
+    (printed once) with --generate or when no terminal is attached."""
+    password = None
+    if not generate and sys.stdin.isatty():
+        password = typer.prompt(
+            "Password (empty: generate one)",
+            default="",
+            hide_input=True,
+            confirmation_prompt=True,
+            show_default=False,
+        )
+    generated = not password
+    password = password or auth.generate_password()
+
+    async def work(session: Any) -> dict[str, Any]:
+        try:
+            data = auth.AdminUserCreate(email=email, password=password)
+        except ValidationError as exc:
+            raise BookdError(
+                "; ".join(f"{d['field']}: {d['message']}" for d in validation_details(exc.errors()))
+            ) from None
+        user = await auth.create_user(session, workspace, data, system_now())
+        out: dict[str, Any] = {"admin_user_id": user.id, "workspace_id": workspace}
+        out["email"] = user.email
+        if generated:
+            out["password"] = password
+        return out
+
+    _print(_in_transaction(work))
 
 
 def main() -> None:

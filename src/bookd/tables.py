@@ -4,6 +4,7 @@ from bookd.availability import models as _availability
 from bookd.bookings import models as _bookings
 from bookd.calendars import models as _calendars
 from bookd.catalog import models as _catalog
+from bookd.console import models as _console
 from bookd.events import models as _events
 from bookd.kit.db import Base
 from bookd.scheduling import models as _scheduling
@@ -17,6 +18,7 @@ __all__ = [
     "_bookings",
     "_calendars",
     "_catalog",
+    "_console",
     "_events",
     "_scheduling",
     "_webhooks",

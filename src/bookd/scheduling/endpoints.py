@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.bookings.domain import MessageStatus, Status
 from bookd.bookings.models import Booking, BookingMessage
@@ -19,6 +20,7 @@ from bookd.kit.web import CurrentCaller, Now, Session, UnitOfWorkRoute, errors
 from bookd.scheduling import policy
 from bookd.scheduling.models import WorkerHeartbeat
 from bookd.scheduling.scheduler import STARTABLE
+from bookd.workspaces.models import Workspace
 
 router = APIRouter(tags=["scheduler"], route_class=UnitOfWorkRoute)
 
@@ -49,7 +51,14 @@ class SchedulerStatus(BaseModel):
 
 @router.get("/v1/scheduler/status", response_model=SchedulerStatus, responses=errors())
 async def scheduler_status(caller: CurrentCaller, session: Session, now: Now) -> SchedulerStatus:
-    mine = Booking.workspace_id == caller.workspace_id
+    return await workspace_status(session, caller.workspace_id, now)
+
+
+async def workspace_status(
+    session: AsyncSession, workspace_id: int, now: datetime
+) -> SchedulerStatus:
+    """The scheduler's backlog and lateness as one workspace sees it (also the console's)."""
+    mine = Booking.workspace_id == workspace_id
     starts = select(func.count(), func.min(Booking.start_time)).where(
         mine, Booking.status.in_(STARTABLE), Booking.start_time <= now
     )
@@ -126,8 +135,20 @@ async def preview_schedule(
         int | None, Query(ge=0, le=1000, description="Minutes; the service's default if left out")
     ] = None,
 ) -> Preview:
-    service = await catalog.get_service(session, caller.workspace_id, service_uid)
-    tz_name = caller.workspace.timezone
+    return await preview(session, caller.workspace, service_uid, start_time, now, duration)
+
+
+async def preview(
+    session: AsyncSession,
+    workspace: Workspace,
+    service_uid: str,
+    start_time: datetime,
+    now: datetime,
+    duration: int | None = None,
+) -> Preview:
+    """When a booking of this service at `start_time` would get its reminders and follow-ups."""
+    service = await catalog.get_service(session, workspace.id, service_uid)
+    tz_name = workspace.timezone
     tz = ZoneInfo(tz_name)
     start = start_time.astimezone(now.tzinfo).replace(microsecond=0)
     end = start + policy.offset_delta(

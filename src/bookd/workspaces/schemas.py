@@ -9,6 +9,17 @@ from pydantic import Field
 from bookd.kit.schemas import Input, Output, TimezoneName, UTCTime
 
 BotUserNs = Annotated[str, Field(min_length=1, max_length=200)]
+WorkspaceName = Annotated[str, Field(min_length=1, max_length=100)]
+KeyName = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class WorkspaceUpdate(Input):
+    name: WorkspaceName | None = None
+    timezone: TimezoneName | None = None
+
+
+class ApiKeyCreate(Input):
+    name: KeyName = "default"
 
 
 class BotUserProfile(Input):

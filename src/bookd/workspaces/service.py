@@ -14,7 +14,7 @@ from bookd.kit.errors import NotFound
 from bookd.kit.schemas import check_timezone
 from bookd.kit.web import hash_key
 from bookd.workspaces.models import ApiKey, BotUser, Workspace
-from bookd.workspaces.schemas import BotUserProfile
+from bookd.workspaces.schemas import BotUserProfile, WorkspaceUpdate
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,22 @@ async def get_workspace(session: AsyncSession, workspace_id: int) -> Workspace:
     return workspace
 
 
+async def update_workspace(
+    session: AsyncSession, workspace_id: int, data: WorkspaceUpdate
+) -> Workspace:
+    """Rename, or change the timezone (which later schedules use; stored times stay)."""
+    workspace = await get_workspace(session, workspace_id)
+    for name, value in data.model_dump(exclude_none=True).items():
+        setattr(workspace, name, value)
+    await session.flush()
+    return workspace
+
+
+async def list_api_keys(session: AsyncSession, workspace_id: int) -> list[ApiKey]:
+    query = select(ApiKey).where(ApiKey.workspace_id == workspace_id).order_by(ApiKey.id)
+    return list((await session.scalars(query)).all())
+
+
 async def issue_api_key(
     session: AsyncSession, workspace_id: int, now: datetime, *, name: str = "default"
 ) -> IssuedKey:
@@ -60,12 +76,14 @@ async def issue_api_key(
     return IssuedKey(id=key.id, workspace_id=workspace_id, key=raw)
 
 
-async def revoke_api_key(session: AsyncSession, key_id: int, now: datetime) -> None:
-    result = await session.execute(
-        update(ApiKey)
-        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+async def revoke_api_key(
+    session: AsyncSession, key_id: int, now: datetime, *, workspace_id: int | None = None
+) -> None:
+    """Revoke a key; with `workspace_id`, only a key of that workspace."""
+    query = update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+    if workspace_id is not None:
+        query = query.where(ApiKey.workspace_id == workspace_id)
+    result = await session.execute(query.values(revoked_at=now))
     if not result.rowcount:  # type: ignore[attr-defined]
         raise NotFound(f"no active API key {key_id}")
 

@@ -1,0 +1,1 @@
+"""The admin console: server-rendered pages at `/` over the same services as the API."""

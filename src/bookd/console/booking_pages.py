@@ -1,0 +1,304 @@
+"""Bookings: the list with its filters and week calendar, a booking's page with every action its
+status allows, and creating a booking."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request, Response
+from pydantic import ValidationError
+
+from bookd.bookings import service as bookings
+from bookd.bookings.domain import Action, Status, decide
+from bookd.bookings.schemas import (
+    BookingCreate,
+    BookingFilters,
+    BookingUpdate,
+    CancelBody,
+    LogOut,
+    RatingBody,
+    RescheduleBody,
+)
+from bookd.catalog import service as catalog
+from bookd.console import auth
+from bookd.console.web import (
+    ConsoleRoute,
+    SignedIn,
+    day_start,
+    field_errors,
+    form_data,
+    from_local,
+    parse,
+)
+from bookd.kit.errors import BookdError, InvalidTransition, ValidationFailed
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+
+BookingId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+PAGE_SIZE = 50
+STATUSES = [s.value for s in Status]
+# The buttons of a booking's page, in the order shown; which appear is the domain's decision.
+ACTIONS = (
+    Action.CONFIRM,
+    Action.RESCHEDULE,
+    Action.CANCEL,
+    Action.COMPLETE,
+    Action.NO_SHOW,
+    Action.RATE,
+    Action.UPDATE,
+    Action.DELETE,
+)
+SIMPLE = {"confirm": Action.CONFIRM, "complete": Action.COMPLETE, "no-show": Action.NO_SHOW}
+
+
+def allowed_actions(status: str) -> list[str]:
+    allowed = []
+    for action in ACTIONS:
+        try:
+            decide(Status(status), action)
+        except InvalidTransition:
+            continue
+        allowed.append(action.value)
+    return allowed
+
+
+def _date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@router.get("/bookings")
+async def bookings_list(page: SignedIn, request: Request) -> Response:
+    query = {k: v[:200] for k, v in request.query_params.items()}
+    view = "week" if query.get("view") == "week" else "list"
+    tz = page.tz
+    errors: dict[str, str] = {}
+    start_from = start_to = None
+    week_days: list[date] = []
+    if view == "week":
+        today = page.now.astimezone(tz).date()
+        anchor = _date(query.get("week", "")) or today
+        monday = anchor - timedelta(days=anchor.weekday())
+        week_days = [monday + timedelta(days=i) for i in range(7)]
+        start_from, start_to = day_start(monday, tz), day_start(monday + timedelta(days=7), tz)
+    else:
+        for name in ("from", "to"):
+            if query.get(name) and _date(query[name]) is None:
+                errors[name] = "a date such as 2030-01-31"
+        first, last = _date(query.get("from", "")), _date(query.get("to", ""))
+        start_from = day_start(first, tz) if first else None
+        start_to = day_start(last + timedelta(days=1), tz) if last else None
+    raw = {
+        "bot_user_ns": query.get("bot_user_ns") or None,
+        "service_uid": query.get("service_uid") or None,
+        "status": query.get("status") or None,
+        "start_from": start_from,
+        "start_to": start_to,
+    }
+    rows: list[bookings.Loaded] = []
+    after = int(query["after"]) if query.get("after", "").isdigit() else None
+    try:
+        filters = parse(BookingFilters, raw)
+        limit = 500 if view == "week" else PAGE_SIZE
+        rows = await bookings.list_bookings(
+            page.context(), filters, limit=limit + 1, after_id=after
+        )
+    except ValidationError as exc:
+        errors.update(field_errors(exc))
+        limit = PAGE_SIZE
+    more = len(rows) > limit
+    rows = rows[:limit]
+    services = await catalog.list_services(
+        page.session, page.workspace_id, limit=catalog.MAX_SERVICES
+    )
+    by_day: dict[date, list[bookings.Loaded]] = {d: [] for d in week_days}
+    for row in sorted(rows, key=lambda r: r.booking.start_time):
+        day = row.booking.start_time.astimezone(tz).date()
+        if day in by_day:
+            by_day[day].append(row)
+    next_query = {k: v for k, v in query.items() if k != "after"}
+    if more and rows:
+        next_query["after"] = str(rows[-1].booking.id)
+    week_start = week_days[0] if week_days else None
+    return page.render(
+        "bookings.html",
+        title="Bookings",
+        view=view,
+        rows=rows,
+        more=more,
+        next_query=next_query,
+        query=query,
+        errors=errors,
+        services=services,
+        statuses=STATUSES,
+        by_day=by_day,
+        week_start=week_start,
+        prev_week=(week_start - timedelta(days=7)).isoformat() if week_start else "",
+        next_week=(week_start + timedelta(days=7)).isoformat() if week_start else "",
+    )
+
+
+async def _new_page(
+    page: SignedIn,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    services = await catalog.list_services(
+        page.session, page.workspace_id, limit=catalog.MAX_SERVICES
+    )
+    return page.render(
+        "booking_new.html",
+        status=status,
+        title="New booking",
+        services=[s for s in services if s.status == "active"],
+        values=values or {},
+        errors=errors or {},
+    )
+
+
+@router.get("/bookings/new")
+async def booking_new(page: SignedIn, service_uid: str = "") -> Response:
+    return await _new_page(page, values={"service_uid": service_uid[:50]})
+
+
+@router.post("/bookings")
+async def booking_create(page: SignedIn) -> Response:
+    data = form_data(
+        page.form,
+        (
+            "service_uid",
+            "bot_user_ns",
+            "start_time",
+            "duration",
+            "status",
+            "location",
+            "source",
+            "metadata",
+            "notes",
+        ),
+        ints=("duration",),
+        optional=("duration", "metadata"),
+    )
+    if "start_time" in data:
+        data["start_time"] = from_local(data["start_time"], page.tz)
+    try:
+        loaded = await bookings.create_booking(page.context(), parse(BookingCreate, data))
+    except (ValidationError, BookdError) as exc:
+        await page.refused()
+        return await _new_page(
+            page, values=page.form, errors=field_errors(exc), status=_status(exc)
+        )
+    return page.redirect(f"/bookings/{loaded.booking.id}")
+
+
+def _status(exc: ValidationError | BookdError) -> int:
+    return exc.status_code if isinstance(exc, BookdError) else 422
+
+
+async def _booking_page(
+    page: SignedIn,
+    booking_id: int,
+    *,
+    form_id: str = "",
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    ctx = page.context()
+    loaded = await bookings.load(ctx, booking_id)
+    reminders = await bookings.list_messages(ctx, booking_id, bookings.REMINDER)
+    followups = await bookings.list_messages(ctx, booking_id, bookings.FOLLOWUP)
+    logs = [
+        LogOut.of(log)
+        for log in await bookings.list_logs(ctx, booking_id, limit=500, after_id=None)
+    ]
+    admins = {
+        f"admin_user:{u.id}": u.email
+        for u in await auth.list_users(page.session, page.workspace_id)
+    }
+    forms = {form_id: {"values": values or {}, "errors": errors or {}}} if form_id else {}
+    return page.render(
+        "booking.html",
+        status=status,
+        title=f"Booking {booking_id}",
+        b=loaded.booking,
+        service=loaded.service,
+        bot_user=loaded.bot_user,
+        reminders=reminders,
+        followups=followups,
+        logs=logs,
+        admins=admins,
+        allowed=allowed_actions(loaded.booking.status),
+        forms=forms,
+        json=json,
+    )
+
+
+@router.get("/bookings/{booking_id}")
+async def booking_page(page: SignedIn, booking_id: BookingId) -> Response:
+    return await _booking_page(page, booking_id)
+
+
+def _version(form: dict[str, str]) -> int | None:
+    """The version the page showed: a change made meanwhile refuses the action (409)."""
+    value = form.get("version", "")
+    return int(value) if value.isdigit() else None
+
+
+@router.post("/bookings/{booking_id}/{action}")
+async def booking_action(page: SignedIn, booking_id: BookingId, action: str) -> Response:
+    ctx = page.context()
+    form = page.form
+    version = _version(form)
+    try:
+        if action in SIMPLE:
+            await bookings.act(ctx, booking_id, SIMPLE[action], if_match=version)
+        elif action == "cancel":
+            body = parse(CancelBody, form_data(form, ("reason",)))
+            await bookings.act(ctx, booking_id, Action.CANCEL, if_match=version, reason=body.reason)
+        elif action == "reschedule":
+            data = form_data(
+                form,
+                ("start_time", "duration", "status", "reason"),
+                ints=("duration",),
+                optional=("duration", "status"),
+            )
+            if "start_time" in data:
+                data["start_time"] = from_local(data["start_time"], page.tz)
+            await bookings.reschedule(
+                ctx, booking_id, parse(RescheduleBody, data), if_match=version
+            )
+        elif action == "rating":
+            body_rating = parse(RatingBody, form_data(form, ("rating",), ints=("rating",)))
+            await bookings.rate(ctx, booking_id, body_rating.rating, if_match=version)
+        elif action == "details":
+            data = form_data(form, ("location", "source", "metadata", "notes"))
+            if data.get("metadata", "").strip() == "":
+                data["metadata"] = None  # an emptied field clears the metadata
+            await bookings.update_details(
+                ctx, booking_id, parse(BookingUpdate, data), if_match=version
+            )
+        elif action == "delete":
+            await bookings.delete_booking(ctx, booking_id, if_match=version)
+            return page.redirect("/bookings")
+        else:
+            raise ValidationFailed.on("action", "unknown_action", f"no action {action!r}")
+    except (ValidationError, BookdError) as exc:
+        if isinstance(exc, BookdError) and exc.status_code == 404:
+            raise
+        await page.refused()
+        return await _booking_page(
+            page,
+            booking_id,
+            form_id=action,
+            values=form,
+            errors=field_errors(exc),
+            status=_status(exc),
+        )
+    return page.redirect(f"/bookings/{booking_id}")

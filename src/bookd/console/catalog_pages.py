@@ -1,0 +1,252 @@
+"""Booking services, their reminders and follow-ups, and the schedule preview."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response
+from pydantic import TypeAdapter, ValidationError
+
+from bookd.bookings.schemas import StartTime
+from bookd.catalog import service as catalog
+from bookd.catalog.schemas import (
+    ServiceCreate,
+    ServiceUpdate,
+    TemplateCreate,
+    TemplateKind,
+    TemplateUpdate,
+)
+from bookd.console.web import ConsoleRoute, SignedIn, field_errors, form_data, from_local, parse
+from bookd.kit.errors import BookdError, NotFound
+from bookd.kit.schemas import NO_NUL
+from bookd.scheduling.endpoints import preview as schedule_preview
+
+router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+
+Uid = Annotated[str, Path(max_length=50, pattern=NO_NUL)]
+Sequence = Annotated[int, Path(ge=1, le=5)]
+KINDS: dict[str, TemplateKind] = {"reminders": "reminder", "followups": "followup"}
+SERVICE_FIELDS = ("name", "service_uid", "description", "default_duration", "status")
+TEMPLATE_FIELDS = ("title", "description", "days", "hours", "minutes", "status")
+OFFSET = ("days", "hours", "minutes")
+START_TIME: TypeAdapter[datetime] = TypeAdapter(StartTime)
+
+
+@router.get("/services")
+async def services_list(page: SignedIn) -> Response:
+    services = await catalog.list_services(
+        page.session, page.workspace_id, limit=catalog.MAX_SERVICES
+    )
+    return page.render(
+        "services.html",
+        title="Booking Services",
+        services=services,
+        limit=catalog.MAX_SERVICES,
+    )
+
+
+@router.get("/services/new")
+async def service_new(page: SignedIn) -> Response:
+    return page.render(
+        "service_new.html", title="New booking service", values={"default_duration": 30}, errors={}
+    )
+
+
+@router.post("/services")
+async def service_create(page: SignedIn) -> Response:
+    data = form_data(page.form, SERVICE_FIELDS, ints=("default_duration",))
+    try:
+        service = await catalog.create_service(
+            page.session, page.workspace_id, parse(ServiceCreate, data), page.now
+        )
+    except (ValidationError, BookdError) as exc:
+        await page.refused()
+        return page.render(
+            "service_new.html",
+            status=_status(exc),
+            title="New booking service",
+            values=page.form,
+            errors=field_errors(exc),
+        )
+    return page.redirect(f"/services/{service.service_uid}")
+
+
+def _status(exc: ValidationError | BookdError) -> int:
+    return exc.status_code if isinstance(exc, BookdError) else 422
+
+
+async def _service_page(
+    page: SignedIn,
+    uid: str,
+    *,
+    form_id: str = "",
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+    preview_at: str = "",
+) -> Response:
+    service = await catalog.get_service(page.session, page.workspace_id, uid)
+    templates = {
+        plural: await catalog.list_templates(page.session, service, kind)
+        for plural, kind in KINDS.items()
+    }
+    preview = None
+    preview_errors: dict[str, str] = {}
+    if preview_at:
+        try:
+            start = _start_time(from_local(preview_at, page.tz))
+            preview = await schedule_preview(
+                page.session, page.workspace, service.service_uid, start, page.now
+            )
+        except (ValidationError, BookdError) as exc:
+            preview_errors = {"start_time": next(iter(field_errors(exc).values()), "not valid")}
+    forms = {form_id: {"values": values or {}, "errors": errors or {}}} if form_id else {}
+    return page.render(
+        "service.html",
+        status=status,
+        title=service.name,
+        service=service,
+        templates=templates,
+        max_templates=catalog.MAX_TEMPLATES,
+        forms=forms,
+        preview=preview,
+        preview_at=preview_at,
+        preview_errors=preview_errors,
+    )
+
+
+def _start_time(value: Any) -> datetime:
+    """The preview's time, read by the API's own `start_time` type."""
+    return START_TIME.validate_python(value)
+
+
+@router.get("/services/{uid}")
+async def service_page(page: SignedIn, uid: Uid, preview_at: str = "") -> Response:
+    return await _service_page(page, uid, preview_at=preview_at[:40])
+
+
+@router.post("/services/{uid}")
+async def service_update(page: SignedIn, uid: Uid) -> Response:
+    data = form_data(
+        page.form, ("name", "description", "default_duration"), ints=("default_duration",)
+    )
+    try:
+        await catalog.update_service(
+            page.session, page.workspace_id, uid, parse(ServiceUpdate, data), page.now
+        )
+    except (ValidationError, BookdError) as exc:
+        await page.refused()
+        return await _service_page(
+            page,
+            uid,
+            form_id="service",
+            values=page.form,
+            errors=field_errors(exc),
+            status=_status(exc),
+        )
+    return page.redirect(f"/services/{uid}")
+
+
+@router.post("/services/{uid}/status")
+async def service_status(page: SignedIn, uid: Uid) -> Response:
+    service = await catalog.get_service(page.session, page.workspace_id, uid)
+    status = "inactive" if service.status == "active" else "active"
+    await catalog.update_service(
+        page.session, page.workspace_id, uid, ServiceUpdate(status=status), page.now
+    )
+    return page.redirect(f"/services/{uid}")
+
+
+@router.post("/services/{uid}/delete")
+async def service_delete(page: SignedIn, uid: Uid) -> Response:
+    try:
+        await catalog.delete_service(page.session, page.workspace_id, uid)
+    except BookdError as exc:
+        await page.refused()
+        return await _service_page(
+            page, uid, form_id="delete", errors={"form": exc.message}, status=exc.status_code
+        )
+    return page.redirect("/services")
+
+
+def _kind(plural: str) -> TemplateKind:
+    kind = KINDS.get(plural)
+    if kind is None:
+        raise NotFound("there is nothing at this address")
+    return kind
+
+
+@router.post("/services/{uid}/{plural}")
+async def template_create(page: SignedIn, uid: Uid, plural: str) -> Response:
+    kind = _kind(plural)
+    data = form_data(page.form, TEMPLATE_FIELDS, ints=OFFSET, optional=OFFSET)
+    try:
+        await catalog.create_template(
+            page.session, page.workspace_id, uid, kind, parse(TemplateCreate, data), page.now
+        )
+    except (ValidationError, BookdError) as exc:
+        await page.refused()
+        return await _service_page(
+            page,
+            uid,
+            form_id=f"{plural}-new",
+            values=page.form,
+            errors=field_errors(exc),
+            status=_status(exc),
+        )
+    return page.redirect(f"/services/{uid}#{plural}")
+
+
+@router.post("/services/{uid}/{plural}/{sequence}")
+async def template_update(page: SignedIn, uid: Uid, plural: str, sequence: Sequence) -> Response:
+    kind = _kind(plural)
+    data = form_data(page.form, TEMPLATE_FIELDS, ints=OFFSET, optional=OFFSET)
+    for name in OFFSET:
+        data.setdefault(name, 0)  # an emptied offset field means 0, as when adding
+    try:
+        await catalog.update_template(
+            page.session,
+            page.workspace_id,
+            uid,
+            kind,
+            sequence,
+            parse(TemplateUpdate, data),
+            page.now,
+        )
+    except (ValidationError, BookdError) as exc:
+        await page.refused()
+        return await _service_page(
+            page,
+            uid,
+            form_id=f"{plural}-{sequence}",
+            values=page.form,
+            errors=field_errors(exc),
+            status=_status(exc),
+        )
+    return page.redirect(f"/services/{uid}#{plural}")
+
+
+@router.post("/services/{uid}/{plural}/{sequence}/status")
+async def template_status(page: SignedIn, uid: Uid, plural: str, sequence: Sequence) -> Response:
+    kind = _kind(plural)
+    service = await catalog.get_service(page.session, page.workspace_id, uid)
+    template = await catalog.get_template(page.session, service, kind, sequence)
+    status = "inactive" if template.status == "active" else "active"
+    await catalog.update_template(
+        page.session,
+        page.workspace_id,
+        uid,
+        kind,
+        sequence,
+        TemplateUpdate(status=status),
+        page.now,
+    )
+    return page.redirect(f"/services/{uid}#{plural}")
+
+
+@router.post("/services/{uid}/{plural}/{sequence}/delete")
+async def template_delete(page: SignedIn, uid: Uid, plural: str, sequence: Sequence) -> Response:
+    kind = _kind(plural)
+    await catalog.delete_template(page.session, page.workspace_id, uid, kind, sequence)
+    return page.redirect(f"/services/{uid}#{plural}")

@@ -1,0 +1,361 @@
+"""The console in a real browser: Playwright driving Debian's Chromium against a real `bookd serve`.
+
+One walk through what an admin does on a first day (acceptance list of the console's issue), each
+step checked on what the page shows. Screenshots of the main pages are taken at desktop and phone
+widths; `make screenshots` (BOOKD_WRITE_SCREENSHOTS=1) writes them to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from tests.conftest import IN_CI
+from tests.test_cli import BOOKD, free_port
+from tests.webhooks.receiver import Receiver, start_receiver
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+TZ = "Europe/Berlin"
+WAIT_MS = 15_000
+
+if not CHROMIUM.exists():
+    message = (
+        f"NO CHROMIUM at {CHROMIUM}: the console's browser tests are NOT run "
+        "(apt-get install chromium; .ci/run installs it)"
+    )
+    if IN_CI:
+        raise pytest.UsageError(message + " (CI=true makes this a failure)")
+    pytest.skip(message, allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+
+@contextmanager
+def serving(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(BOOKD), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            assert proc.poll() is None, log_path.read_text()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = start_receiver()
+    yield receiver
+    receiver.close()
+
+
+def bookd_json(*args: str, env: dict[str, str], cwd: Path) -> dict[str, object]:
+    done = subprocess.run(
+        [str(BOOKD), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def local_input(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M")
+
+
+def shoot(page: Page, folder: Path, name: str) -> None:
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def test_an_admins_first_day(tmp_path: Path, receiver: Receiver) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKD_")}
+    env["BOOKD_DATABASE_URL"] = f"sqlite:///{tmp_path / 'bookd.db'}"
+    env["BOOKD_WEBHOOK_ALLOW_PRIVATE"] = "1"  # the receiver listens on 127.0.0.1
+    workspace = bookd_json(
+        "workspace", "create", "Praxis Sonnenschein", "--timezone", TZ, env=env, cwd=tmp_path
+    )
+    admin = bookd_json(
+        "user", "create", "--workspace", str(workspace["workspace_id"]),
+        "--email", "owner@example.com", env=env, cwd=tmp_path,
+    )  # fmt: skip
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    tz = ZoneInfo(TZ)
+    day = (datetime.now(tz) + timedelta(days=3)).replace(
+        hour=10, minute=30, second=0, microsecond=0
+    )
+
+    with serving(tmp_path, env) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(base_url=base, viewport=DESKTOP)
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+
+        # Sign in.
+        page.goto("/")
+        expect(page).to_have_url(re.compile(r"/sign-in\?next=/"))
+        expect(page.locator("h1")).to_have_text("Sign in")
+        shoot(page, shots, "sign-in-desktop")
+        page.fill("#email", "owner@example.com")
+        page.fill("#password", "wrong password")
+        page.click("button:has-text('Sign in')")
+        expect(page.locator(".error.banner")).to_contain_text("not right")
+        page.fill("#password", str(admin["password"]))
+        page.click("button:has-text('Sign in')")
+        expect(page.locator("h1")).to_have_text("Overview")
+        expect(page.locator("header")).to_contain_text(f"Times in {TZ}")
+
+        # A service with two reminders and a follow-up; a 101-character name first.
+        page.click("nav >> text=Booking Services")
+        expect(page.locator("#service-count")).to_contain_text("0 of 20")
+        page.click("text=+ Booking Service")
+        page.fill("#name", "x" * 101)
+        page.fill("#service_uid", "consultation_30min")
+        page.fill("#default_duration", "30")
+        page.click("button:has-text('Save')")
+        expect(page.locator("#name-error")).to_have_text(
+            "String should have at most 100 characters"
+        )
+        expect(page.locator("#service_uid")).to_have_value("consultation_30min")
+        page.fill("#name", "Consultation")
+        page.click("button:has-text('Save')")
+        expect(page.locator("h1")).to_contain_text("Consultation")
+        for plural, title, field, amount in (
+            ("reminders", "See you tomorrow", "days", "1"),
+            ("reminders", "In an hour", "hours", "1"),
+            ("followups", "How was it?", "hours", "2"),
+        ):
+            section = page.locator(f"#{plural}")
+            section.locator("summary", has_text="Add").click()
+            page.fill(f"#{plural}-new-title", title)
+            page.fill(f"#{plural}-new-{field}", amount)
+            section.locator("button", has_text="Add").click()
+            expect(page.locator(f"#{plural}")).to_contain_text(title)
+        expect(page.locator("#reminders h2")).to_contain_text("2 of 5")
+        expect(page.locator("#followups h2")).to_contain_text("1 of 5")
+        page.fill("#preview_at", local_input(day))
+        page.click("button:has-text('Preview')")
+        expect(page.locator("#preview-result")).to_contain_text(day.strftime("%H:%M"))
+        expect(page.locator("#preview")).to_contain_text(
+            f"reminder 1 (See you tomorrow) at {(day - timedelta(days=1)).strftime('%a %d %b %Y %H:%M')}"
+        )
+        shoot(page, shots, "service-desktop")
+        page.click("nav >> text=Booking Services")
+        expect(page.locator("#service-count")).to_contain_text("1 of 20")
+        shoot(page, shots, "services-desktop")
+
+        def new_booking(ns: str, start: datetime) -> str:
+            page.click("nav >> text=Bookings")
+            page.click("text=+ Booking")
+            page.select_option("#service_uid", "consultation_30min")
+            page.fill("#bot_user_ns", ns)
+            page.fill("#start_time", local_input(start))
+            page.click("button:has-text('Create booking')")
+            expect(page.locator("h1")).to_contain_text("pending")
+            booking_url = page.url
+            expect(page.locator("#start-time")).to_contain_text(start.strftime("%a %d %b %Y %H:%M"))
+            return booking_url
+
+        def message(kind: str, sequence: int) -> object:
+            return page.locator(f"li.message[data-kind={kind}][data-sequence='{sequence}']")
+
+        # One booking: confirm, reschedule (with a reason), cancel (with a reason).
+        first = new_booking("whatsapp:+4915112345678", day)
+        expect(message("reminder", 1)).to_contain_text("pending")
+        expect(message("reminder", 2)).to_contain_text("pending")
+        page.click("button:has-text('Confirm')")
+        expect(page.locator("h1")).to_contain_text("confirmed")
+        page.locator("summary", has_text="Reschedule").click()
+        page.fill("#rs-start_time", local_input(day + timedelta(days=1)))
+        page.fill("#rs-reason", "The customer asked for Friday")
+        page.click("form[action$='/reschedule'] button")
+        expect(page.locator("#start-time")).to_contain_text(
+            (day + timedelta(days=1)).strftime("%a %d %b %Y %H:%M")
+        )
+        expect(page.locator("dl.facts")).to_contain_text("The customer asked for Friday")
+        expect(page.locator("#audit-log")).to_contain_text("reschedule")
+        shoot(page, shots, "booking-desktop")
+        page.locator("summary", has_text="Cancel").click()
+        page.fill("#cancel-reason", "No longer needed")
+        page.click("button:has-text('Cancel booking')")
+        expect(page.locator("h1")).to_contain_text("cancelled")
+        expect(message("reminder", 1)).to_contain_text("cancelled")
+        expect(message("reminder", 2)).to_contain_text("cancelled")
+        expect(page.locator("dl.facts")).to_contain_text("No longer needed")
+        expect(page.locator("button:has-text('Confirm')")).to_have_count(0)
+
+        # Another: complete, then rate.
+        new_booking("telegram:42", day + timedelta(hours=2))
+        page.click("button:has-text('Mark completed')")
+        expect(page.locator("h1")).to_contain_text("completed")
+        expect(message("reminder", 1)).to_contain_text("skipped")
+        expect(message("followup", 1)).to_contain_text("pending")
+        page.locator("summary", has_text="Rating").click()
+        page.fill("#rate-rating", "5")
+        page.click("button:has-text('Save rating')")
+        expect(page.locator("#rating")).to_have_text("5")
+        expect(page.locator("#audit-log")).to_contain_text("rate")
+
+        page.click("nav >> text=Bookings")
+        expect(page.locator("table")).to_contain_text("whatsapp:+4915112345678")
+        page.select_option("#f-status", "completed")
+        page.click("button:has-text('Filter')")
+        expect(page.locator("tbody tr")).to_have_count(1)
+        expect(page.locator("tbody")).to_contain_text("telegram:42")
+        page.goto("/bookings")
+        shoot(page, shots, "bookings-desktop")
+        page.click("text=Week calendar")
+        page.goto(f"/bookings?view=week&week={day.date().isoformat()}")
+        expect(page.locator(".week")).to_contain_text("telegram:42")
+        shoot(page, shots, "week-desktop")
+
+        # A trigger, its secret shown once, a test event delivered and logged.
+        page.click("nav >> text=Triggers")
+        page.click("text=+ Trigger")
+        page.fill("#name", "CRM")
+        page.fill("#url", receiver.url)
+        page.click("button:has-text('Create trigger')")
+        expect(page.locator("#trigger-secret")).to_contain_text("whsec_")
+        page.click("button:has-text('Send a test event')")
+        expect(page.locator("#trigger-secret")).to_have_count(0)
+        delivered = page.locator("tr.delivery[data-status=succeeded]")
+        for _ in range(60):
+            if delivered.count():
+                break
+            page.wait_for_timeout(500)
+            page.reload()
+        expect(delivered).to_contain_text("TRIGGER_TEST")
+        delivered.locator("summary").click()
+        expect(delivered).to_contain_text("200 ok")
+        assert any("TRIGGER_TEST" in r.body for r in receiver.requests)
+        shoot(page, shots, "trigger-desktop")
+
+        page.goto("/")
+        expect(page.locator("#scheduler-status")).to_contain_text("running")
+        shoot(page, shots, "overview-desktop")
+        page.goto("/settings")
+        expect(page.locator("#users")).to_contain_text("owner@example.com")
+        shoot(page, shots, "settings-desktop")
+
+        # The same pages at phone width, in the same session.
+        phone = browser.new_context(
+            base_url=base, viewport=PHONE, storage_state=context.storage_state()
+        )
+        small = phone.new_page()
+        for name, path in (
+            ("overview", "/"),
+            ("services", "/services"),
+            ("service", "/services/consultation_30min"),
+            ("bookings", "/bookings"),
+            ("booking", first.removeprefix(base)),
+            ("trigger", page.url.removeprefix(base)),
+        ):
+            small.goto(path)
+            expect(small.locator("h1")).to_be_visible()
+            width = small.evaluate("document.documentElement.scrollWidth")
+            assert width <= PHONE["width"] + 1, (name, width)  # no sideways scrolling
+            shoot(small, shots, f"{name}-phone")
+        phone.close()
+
+        # Sign out: the session is gone.
+        page.click("button:has-text('Sign out')")
+        expect(page.locator("h1")).to_have_text("Sign in")
+        page.goto("/services")
+        expect(page).to_have_url(re.compile(r"/sign-in"))
+        context.close()
+        browser.close()
+
+    assert len(list(shots.glob("*.png"))) >= 15
+    if os.environ.get("BOOKD_WRITE_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for shot in shots.glob("*.png"):
+            shutil.copy(shot, SCREENSHOTS / shot.name)
+
+
+def test_the_pages_work_without_javascript(tmp_path: Path) -> None:
+    """Forms post and redirect: with script turned off an admin still does the whole job."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKD_")}
+    env["BOOKD_DATABASE_URL"] = f"sqlite:///{tmp_path / 'bookd.db'}"
+    workspace = bookd_json("workspace", "create", "No script", env=env, cwd=tmp_path)
+    admin = bookd_json(
+        "user", "create", "--workspace", str(workspace["workspace_id"]),
+        "--email", "plain@example.com", env=env, cwd=tmp_path,
+    )  # fmt: skip
+    start = (datetime.now(ZoneInfo("UTC")) + timedelta(days=2)).replace(second=0, microsecond=0)
+    with serving(tmp_path, env) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(base_url=base, java_script_enabled=False)
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto("/sign-in")
+        page.fill("#email", "plain@example.com")
+        page.fill("#password", str(admin["password"]))
+        page.click("button:has-text('Sign in')")
+        expect(page.locator("h1")).to_have_text("Overview")
+        page.goto("/services/new")
+        page.fill("#name", "Haircut")
+        page.fill("#service_uid", "haircut")
+        page.fill("#default_duration", "45")
+        page.click("button:has-text('Save')")
+        expect(page.locator("h1")).to_contain_text("Haircut")
+        page.locator("#reminders summary", has_text="Add").click()
+        page.fill("#reminders-new-title", "Soon")
+        page.fill("#reminders-new-hours", "3")
+        page.click("#reminders button:has-text('Add')")
+        expect(page.locator("#reminders")).to_contain_text("Soon")
+        page.goto("/bookings/new")
+        page.fill("#bot_user_ns", "sms:+15550100")
+        page.fill("#start_time", local_input(start))
+        page.click("button:has-text('Create booking')")
+        expect(page.locator("h1")).to_contain_text("pending")
+        expect(page.locator("li.message[data-kind=reminder]")).to_contain_text("pending")
+        page.click("button:has-text('Confirm')")
+        expect(page.locator("h1")).to_contain_text("confirmed")
+        page.click("button:has-text('Delete')")  # no confirmation dialog without script
+        expect(page.locator("h1")).to_have_text("Bookings")
+        expect(page.locator("main")).to_contain_text("No bookings match.")
+        context.close()
+        browser.close()
