@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import BackgroundTasks, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bookd.kit.db import Database
 from bookd.kit.errors import BookdError, Unauthorized
 from bookd.workspaces.models import ApiKey, Workspace
+
+log = logging.getLogger(__name__)
 
 
 class UnitOfWorkRoute(APIRoute):
@@ -79,21 +82,51 @@ def hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-async def get_caller(request: Request, session: Session) -> Caller:
+# A key's `last_used_at` is kept to this precision: written at most once a minute per key.
+LAST_USED_EVERY = timedelta(minutes=1)
+
+
+async def get_caller(
+    request: Request, session: Session, now: Now, background: BackgroundTasks
+) -> Caller:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("an API key is required: Authorization: Bearer <key>")
     row = (
         await session.execute(
-            select(ApiKey.id, Workspace)
+            select(ApiKey.id, ApiKey.last_used_at, Workspace)
             .join(Workspace, Workspace.id == ApiKey.workspace_id)
             .where(ApiKey.key_hash == hash_key(token.strip()), ApiKey.revoked_at.is_(None))
         )
     ).first()
     if row is None:
         raise Unauthorized("the API key is not valid")
-    return Caller(workspace=row[1], api_key_id=row[0])
+    key_id, last_used_at, workspace = row
+    if last_used_at is None or now - last_used_at >= LAST_USED_EVERY:
+        # After the answer, in a transaction of its own: a read request stays a read.
+        background.add_task(record_key_use, request.app.state.db, key_id, now)
+    return Caller(workspace=workspace, api_key_id=key_id)
+
+
+async def record_key_use(db: Database, key_id: int, now: datetime) -> None:
+    """Set the key's `last_used_at`, unless another request did within the last minute."""
+    try:
+        async with db.transaction() as session:
+            await session.execute(
+                update(ApiKey)
+                .where(
+                    ApiKey.id == key_id,
+                    or_(
+                        ApiKey.last_used_at.is_(None),
+                        ApiKey.last_used_at <= now - LAST_USED_EVERY,
+                    ),
+                )
+                .values(last_used_at=now)
+            )
+    except Exception:
+        # A bookkeeping write; the request it counts has been answered already.
+        log.warning("could not record the use of API key %s", key_id, exc_info=True)
 
 
 CurrentCaller = Annotated[Caller, Depends(get_caller)]
