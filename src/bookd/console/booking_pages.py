@@ -23,6 +23,7 @@ from bookd.bookings.schemas import (
     RatingBody,
     RescheduleBody,
 )
+from bookd.calendars import service as calendars
 from bookd.catalog import service as catalog
 from bookd.console import auth
 from bookd.console.web import (
@@ -282,6 +283,19 @@ async def _booking_page(
         allowed=allowed_actions(loaded.booking.status),
         forms=forms,
         json=json,
+    )
+
+
+# Registered before `/bookings/{booking_id}`, whose number would not read "12.ics".
+@router.get("/bookings/{booking_id}.ics")
+async def booking_ics(page: SignedIn, booking_id: BookingId) -> Response:
+    """The booking as iCalendar, as `GET /v1/bookings/{id}.ics` answers it."""
+    loaded = await bookings.load(page.context(), booking_id)
+    body = calendars.booking_ics(page.workspace_id, loaded.booking, loaded.service, loaded.bot_user)
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="booking-{booking_id}.ics"'},
     )
 
 
