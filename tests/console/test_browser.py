@@ -359,3 +359,90 @@ def test_the_pages_work_without_javascript(tmp_path: Path) -> None:
         expect(page.locator("main")).to_contain_text("No bookings match.")
         context.close()
         browser.close()
+
+
+def test_opening_hours_offer_free_times_until_they_are_taken(tmp_path: Path) -> None:
+    """Opening hours set on a service's page; the booking form offers the free times; one taken
+    (capacity 1) is no longer offered, and typing it in is refused until forced."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKD_")}
+    env["BOOKD_DATABASE_URL"] = f"sqlite:///{tmp_path / 'bookd.db'}"
+    workspace = bookd_json(
+        "workspace", "create", "Massage", "--timezone", TZ, env=env, cwd=tmp_path
+    )
+    admin = bookd_json(
+        "user", "create", "--workspace", str(workspace["workspace_id"]),
+        "--email", "hours@example.com", env=env, cwd=tmp_path,
+    )  # fmt: skip
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    day = (datetime.now(ZoneInfo(TZ)) + timedelta(days=3)).date()
+    days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    with serving(tmp_path, env) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(base_url=base, viewport=DESKTOP)
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto("/sign-in")
+        page.fill("#email", "hours@example.com")
+        page.fill("#password", str(admin["password"]))
+        page.click("button:has-text('Sign in')")
+        expect(page.locator("h1")).to_have_text("Overview")
+        page.goto("/services/new")
+        page.fill("#name", "Massage")
+        page.fill("#service_uid", "massage_60")
+        page.fill("#default_duration", "60")
+        page.click("button:has-text('Save')")
+        expect(page.locator("#availability-settings")).to_contain_text("No availability settings")
+
+        # Opening hours 09:00-12:00 every day, one place; a backwards range first.
+        page.check("#open-weekly")
+        for weekday in days:
+            page.fill(f"#hours_{weekday}", "09:00-12:00")
+        page.fill("#hours_monday", "12:00-09:00")
+        page.fill("#capacity", "1")
+        page.click("button:has-text('Save availability')")
+        expect(page.locator("#hours_monday-error")).to_contain_text("a range ends after it starts")
+        page.fill("#hours_monday", "09:00-12:00")
+        page.click("button:has-text('Save availability')")
+        settings = page.locator("#availability-settings")
+        expect(settings).to_contain_text("Monday: 09:00-12:00")
+        expect(page.locator("#availability")).to_contain_text(f"wall-clock times in {TZ}")
+        expect(page.locator("#availability-capacity")).to_have_text("1")
+
+        # The booking form offers the day's free times.
+        page.click("nav >> text=Bookings")
+        page.click("text=+ Booking")
+        page.select_option("#slot-service", "massage_60")
+        page.fill("#slot-day", day.isoformat())
+        page.click("button:has-text('Show free times')")
+        slots = page.locator("#slots")
+        for hour in ("09:00", "10:00", "11:00"):
+            expect(slots).to_contain_text(hour)
+        shoot(page, shots, "booking-new-desktop")
+        slots.locator("label", has_text="10:00").locator("input").check()
+        page.fill("#bot_user_ns", "sms:+15550111")
+        page.click("button:has-text('Create booking')")
+        expect(page.locator("h1")).to_contain_text("pending")
+        expect(page.locator("#start-time")).to_contain_text(f"{day.strftime('%a %d %b %Y')} 10:00")
+
+        # Taken: no longer offered, and typed in it is refused with the reason, until forced.
+        page.goto(f"/bookings/new?service_uid=massage_60&day={day.isoformat()}")
+        expect(slots).to_contain_text("09:00")
+        expect(slots).to_contain_text("11:00")
+        expect(slots).not_to_contain_text("10:00")
+        page.fill("#bot_user_ns", "sms:+15550112")
+        page.fill("#start_time", f"{day.isoformat()}T10:00")
+        page.click("button:has-text('Create booking')")
+        expect(page.locator("#start_time-error")).to_have_text(
+            "the time is fully booked (capacity 1, buffers included)"
+        )
+        page.check("#force")
+        page.click("button:has-text('Create booking')")
+        expect(page.locator("h1")).to_contain_text("pending")
+        expect(page.locator("#audit-log")).to_contain_text("fully_booked")
+        context.close()
+        browser.close()
+
+    if os.environ.get("BOOKD_WRITE_SCREENSHOTS"):
+        for shot in shots.glob("*.png"):
+            shutil.copy(shot, SCREENSHOTS / shot.name)

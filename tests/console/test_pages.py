@@ -125,3 +125,33 @@ def test_the_overview_shows_today_and_the_next_hour(api: Api, make_workspace: An
     assert "“Nearly there” for" in page
     assert f"/bookings/{later['id']}" not in page  # 30 days away: neither today nor this week
     assert "Every trigger delivers." in page
+
+
+def test_calendar_feed_from_settings_and_a_bookings_ics(api: Api) -> None:
+    svc = factories.service(api, name="Haircut")
+    booking = factories.booking(api, service_uid=svc["service_uid"], bot_user_ns="sms:+15550123")
+    b = signed_in(api)
+    assert "No feed URL is active." in b.get("/settings").text
+    issued = b.post("/settings/calendar-feed")
+    assert issued.status_code == 201
+    url = re.search(r'id="new-feed-url">([^<]+)<', issued.text)
+    assert url
+    feed = api.client.get(url.group(1))
+    assert feed.status_code == 200
+    assert "SUMMARY:Haircut: sms:+15550123" in feed.text
+    later = b.get("/settings").text
+    assert url.group(1) not in later and "since" in later  # shown once; active
+    replaced = b.post("/settings/calendar-feed")
+    assert api.client.get(url.group(1)).status_code == 401  # the old URL stops working
+    new_url = re.search(r'id="new-feed-url">([^<]+)<', replaced.text)
+    assert new_url
+    assert b.post("/settings/calendar-feed/revoke").status_code == 303
+    assert api.client.get(new_url.group(1)).status_code == 401
+    assert "No feed URL is active." in b.get("/settings").text
+
+    page = b.get(f"/bookings/{booking['id']}").text
+    assert f'href="/bookings/{booking["id"]}.ics"' in page
+    ics = b.get(f"/bookings/{booking['id']}.ics")
+    assert ics.status_code == 200
+    assert ics.headers["content-type"].startswith("text/calendar")
+    assert ics.text == api.get(f"/v1/bookings/{booking['id']}.ics").text

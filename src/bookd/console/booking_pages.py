@@ -10,6 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import ValidationError
 
+from bookd.availability import service as availability
+from bookd.availability.schemas import SlotOut, SlotQuery
 from bookd.bookings import service as bookings
 from bookd.bookings.domain import Action, Status, decide
 from bookd.bookings.schemas import (
@@ -21,6 +23,7 @@ from bookd.bookings.schemas import (
     RatingBody,
     RescheduleBody,
 )
+from bookd.calendars import service as calendars
 from bookd.catalog import service as catalog
 from bookd.console import auth
 from bookd.console.web import (
@@ -149,22 +152,60 @@ async def _new_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
+    values, errors = values or {}, dict(errors or {})
     services = await catalog.list_services(
         page.session, page.workspace_id, limit=catalog.MAX_SERVICES
     )
+    active = [s for s in services if s.status == "active"]
+    chosen = next((s for s in active if s.service_uid == values.get("service_uid")), None)
+    chosen = chosen or (active[0] if active else None)
+    day = _date(values.get("day", "")) or page.now.astimezone(page.tz).date()
+    if values.get("day") and _date(values["day"]) is None:
+        errors["day"] = "a date such as 2030-01-31"
+    slots: list[SlotOut] | None = None
+    if chosen is not None and await availability.find_settings(page.session, chosen.id):
+        # Only a service with settings offers slots: without, every time is free.
+        duration = values.get("duration", "").strip()
+        query: dict[str, Any] = {
+            "from": day.isoformat(),
+            "to": (day + timedelta(days=1)).isoformat(),
+        }
+        if duration.isdigit():
+            query["duration"] = int(duration)
+        try:
+            found = await availability.list_slots(
+                page.session,
+                page.workspace,
+                chosen.service_uid,
+                SlotQuery.model_validate(query),
+                page.now,
+            )
+            slots = found.data
+        except (ValidationError, BookdError) as exc:
+            errors.setdefault("day", next(iter(field_errors(exc).values()), "not valid"))
+            slots = []
     return page.render(
         "booking_new.html",
         status=status,
         title="New booking",
-        services=[s for s in services if s.status == "active"],
-        values=values or {},
-        errors=errors or {},
+        services=active,
+        chosen=chosen,
+        values=values,
+        errors=errors,
+        slots=slots,
+        day=day,
+        prev_day=(day - timedelta(days=1)).isoformat(),
+        next_day=(day + timedelta(days=1)).isoformat(),
     )
 
 
 @router.get("/bookings/new")
-async def booking_new(page: SignedIn, service_uid: str = "") -> Response:
-    return await _new_page(page, values={"service_uid": service_uid[:50]})
+async def booking_new(
+    page: SignedIn, service_uid: str = "", day: str = "", duration: str = ""
+) -> Response:
+    """`service_uid` and `day` choose the free times offered (a service with settings)."""
+    values = {"service_uid": service_uid[:50], "day": day[:10], "duration": duration[:4]}
+    return await _new_page(page, values=values)
 
 
 @router.post("/bookings")
@@ -185,8 +226,13 @@ async def booking_create(page: SignedIn) -> Response:
         ints=("duration",),
         optional=("duration", "metadata"),
     )
+    slot = page.form.get("slot", "")
+    if slot and slot != "other":
+        data["start_time"] = slot  # an offered slot: an instant with its offset
     if "start_time" in data:
         data["start_time"] = from_local(data["start_time"], page.tz)
+    if "force" in page.form:
+        data["force"] = True
     try:
         loaded = await bookings.create_booking(page.context(), parse(BookingCreate, data))
     except (ValidationError, BookdError) as exc:
@@ -240,6 +286,19 @@ async def _booking_page(
     )
 
 
+# Registered before `/bookings/{booking_id}`, whose number would not read "12.ics".
+@router.get("/bookings/{booking_id}.ics")
+async def booking_ics(page: SignedIn, booking_id: BookingId) -> Response:
+    """The booking as iCalendar, as `GET /v1/bookings/{id}.ics` answers it."""
+    loaded = await bookings.load(page.context(), booking_id)
+    body = calendars.booking_ics(page.workspace_id, loaded.booking, loaded.service, loaded.bot_user)
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="booking-{booking_id}.ics"'},
+    )
+
+
 @router.get("/bookings/{booking_id}")
 async def booking_page(page: SignedIn, booking_id: BookingId) -> Response:
     return await _booking_page(page, booking_id)
@@ -271,6 +330,8 @@ async def booking_action(page: SignedIn, booking_id: BookingId, action: str) -> 
             )
             if "start_time" in data:
                 data["start_time"] = from_local(data["start_time"], page.tz)
+            if "force" in form:
+                data["force"] = True
             await bookings.reschedule(
                 ctx, booking_id, parse(RescheduleBody, data), if_match=version
             )

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 from pydantic import TypeAdapter, ValidationError
 
+from bookd.availability import service as availability
+from bookd.availability.schemas import WEEKDAYS, AvailabilityIn
 from bookd.bookings.schemas import StartTime
 from bookd.catalog import service as catalog
 from bookd.catalog.schemas import (
@@ -17,6 +19,7 @@ from bookd.catalog.schemas import (
     TemplateKind,
     TemplateUpdate,
 )
+from bookd.console import availability_form
 from bookd.console.web import ConsoleRoute, SignedIn, field_errors, form_data, from_local, parse
 from bookd.kit.errors import BookdError, NotFound
 from bookd.kit.schemas import NO_NUL
@@ -86,7 +89,8 @@ async def _service_page(
     status: int = 200,
     preview_at: str = "",
 ) -> Response:
-    service = await catalog.get_service(page.session, page.workspace_id, uid)
+    service, row = await availability.get_settings(page.session, page.workspace_id, uid)
+    settings = availability.settings_out(service, row) if row is not None else None
     templates = {
         plural: await catalog.list_templates(page.session, service, kind)
         for plural, kind in KINDS.items()
@@ -113,6 +117,10 @@ async def _service_page(
         preview=preview,
         preview_at=preview_at,
         preview_errors=preview_errors,
+        settings=settings,
+        weekdays=WEEKDAYS,
+        availability_values=availability_form.form_values(settings),
+        ranges_text=availability_form.ranges_text,
     )
 
 
@@ -168,6 +176,36 @@ async def service_delete(page: SignedIn, uid: Uid) -> Response:
             page, uid, form_id="delete", errors={"form": exc.message}, status=exc.status_code
         )
     return page.redirect("/services")
+
+
+# Registered before the templates' `/services/{uid}/{plural}` routes, which would take these paths.
+@router.post("/services/{uid}/availability")
+async def availability_update(page: SignedIn, uid: Uid) -> Response:
+    """The whole settings document from the form, checked by the API's own schema."""
+    await catalog.get_service(page.session, page.workspace_id, uid)  # another's: 404 first
+    try:
+        data = AvailabilityIn.model_validate(availability_form.body(page.form))
+        await availability.put_settings(page.session, page.workspace_id, uid, data, page.now)
+    except availability_form.FormatError as exc:
+        errors, status = {exc.field: exc.message}, 422
+    except ValidationError as exc:
+        errors, status = availability_form.errors_of(exc.errors()), 422
+    except BookdError as exc:
+        if exc.status_code == 404:
+            raise
+        errors, status = field_errors(exc), exc.status_code
+    else:
+        return page.redirect(f"/services/{uid}#availability")
+    await page.refused()
+    return await _service_page(
+        page, uid, form_id="availability", values=page.form, errors=errors, status=status
+    )
+
+
+@router.post("/services/{uid}/availability/delete")
+async def availability_delete(page: SignedIn, uid: Uid) -> Response:
+    await availability.delete_settings(page.session, page.workspace_id, uid)
+    return page.redirect(f"/services/{uid}#availability")
 
 
 def _kind(plural: str) -> TemplateKind:

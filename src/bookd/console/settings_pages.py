@@ -1,4 +1,5 @@
-"""Workspace settings: name and timezone, API keys (shown once), admin users."""
+"""Workspace settings: name and timezone, API keys (shown once), the calendar feed URL (shown
+once), admin users."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 from pydantic import ValidationError
 
+from bookd.calendars import service as calendars
 from bookd.console import auth
 from bookd.console.web import ConsoleRoute, Page, SignedIn, field_errors, form_data, parse
 from bookd.kit.errors import BookdError, Conflict
@@ -31,6 +33,7 @@ async def _settings_page(
     status: int = 200,
     new_key: str | None = None,
     new_password: tuple[str, str] | None = None,
+    new_feed_url: str | None = None,
 ) -> Response:
     forms = {form_id: {"values": values or {}, "errors": errors or {}}} if form_id else {}
     return page.render(
@@ -42,6 +45,8 @@ async def _settings_page(
         forms=forms,
         new_key=new_key,
         new_password=new_password,
+        feed=await calendars.active_feed(page.session, page.workspace_id),
+        new_feed_url=new_feed_url,
     )
 
 
@@ -86,6 +91,20 @@ async def api_key_create(page: SignedIn) -> Response:
 async def api_key_revoke(page: SignedIn, key_id: ObjectId) -> Response:
     await workspaces.revoke_api_key(page.session, key_id, page.now, workspace_id=page.workspace_id)
     return page.redirect("/settings#api-keys")
+
+
+@router.post("/settings/calendar-feed")
+async def feed_issue(page: SignedIn) -> Response:
+    issued = await calendars.issue_feed(page.session, page.workspace_id, page.now)
+    url = str(page.request.base_url).rstrip("/") + calendars.feed_path(issued.token)
+    # Shown in this answer only: the token is stored hashed.
+    return await _settings_page(page, new_feed_url=url, status=201)
+
+
+@router.post("/settings/calendar-feed/revoke")
+async def feed_revoke(page: SignedIn) -> Response:
+    await calendars.revoke_feed(page.session, page.workspace_id, page.now)
+    return page.redirect("/settings#calendar-feed")
 
 
 @router.post("/settings/users")
