@@ -8,17 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import secrets
-import signal
-import socket
 import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +27,19 @@ from bookd import migrate
 from bookd.app import create_app
 from bookd.config import Settings
 from tests.conftest import ADMIN_URL, POSTGRES_UP
+from tests.processes import BOOKD, bookd_env, free_port, serving
 
-# The console script installed next to this interpreter, as `make run` calls it.
-BOOKD = Path(sys.executable).parent / "bookd"
 COMMAND_TIMEOUT = 60
-SERVE_STARTUP_TIMEOUT = 30
 HEAD = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_current_head()
 
 
 def bookd(
     *args: str, cwd: Path, url: str | None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKD_")}
-    if url is not None:
-        env["BOOKD_DATABASE_URL"] = url
     done = subprocess.run(
         [str(BOOKD), *args],
         cwd=cwd,
-        env=env,
+        env=bookd_env(url),
         capture_output=True,
         text=True,
         timeout=COMMAND_TIMEOUT,
@@ -59,54 +48,6 @@ def bookd(
     if check:
         assert done.returncode == 0, (args, done.returncode, done.stdout, done.stderr)
     return done
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextmanager
-def serving(cwd: Path, url: str | None) -> Iterator[str]:
-    """`bookd serve` on a free port until the block ends; yields its base URL once it answers."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKD_")}
-    if url is not None:
-        env["BOOKD_DATABASE_URL"] = url
-    log = cwd / f"serve-{port}.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(BOOKD), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=cwd,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVE_STARTUP_TIMEOUT
-        while True:
-            assert proc.poll() is None, f"bookd serve exited {proc.returncode}:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"bookd serve did not answer:\n{log.read_text()}"
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-    # Uvicorn shuts down gracefully, then re-raises the signal it caught: -SIGTERM is a clean stop.
-    assert proc.returncode in (0, -signal.SIGTERM), log.read_text()
-    assert "Application shutdown complete" in log.read_text()
 
 
 def assert_key_works(base: str, key: str) -> None:
@@ -239,7 +180,7 @@ def test_readme_quick_start_init_then_serve(tmp_path: Path) -> None:
     assert sqlite_rows(tmp_path / "bookd.db", "SELECT count(*) FROM workspaces") == [(1,)]
     assert sqlite_rows(tmp_path / "bookd.db", "SELECT count(*) FROM api_keys") == [(1,)]
 
-    with serving(tmp_path, url=None) as base:
+    with serving(tmp_path, bookd_env(None)) as base:
         assert_key_works(base, key)
 
 
@@ -247,7 +188,7 @@ def test_serve_migrates_a_fresh_sqlite_database(
     tmp_path: Path, db_file: Path, sqlite_url: str
 ) -> None:
     assert not db_file.exists()
-    with serving(tmp_path, sqlite_url) as base:
+    with serving(tmp_path, bookd_env(sqlite_url)) as base:
         assert sqlite_rows(db_file, "SELECT version_num FROM alembic_version") == [(HEAD,)]
         workspace = json.loads(
             bookd("workspace", "create", "Live", cwd=tmp_path, url=sqlite_url).stdout
@@ -285,7 +226,7 @@ def postgres_url() -> Iterator[str]:
 
 
 def test_serve_migrates_a_fresh_postgres_database(tmp_path: Path, postgres_url: str) -> None:
-    with serving(tmp_path, postgres_url) as base:
+    with serving(tmp_path, bookd_env(postgres_url)) as base:
         version = asyncio.run(_fetch(postgres_url, "SELECT version_num FROM alembic_version"))
         assert version == [(HEAD,)]
         workspace = json.loads(

@@ -11,15 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -29,66 +22,18 @@ import httpx
 from tests import factories
 from tests.bookings.test_concurrency import race
 from tests.conftest import Api, TestClock
+from tests.processes import BOOKD, bookd_env, serving
 
-BOOKD = Path(sys.executable).parent / "bookd"
 ROUNDS = 20
 CLIENTS = 50
 CAPACITY = 2
-
-
-def _env(url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKD_")}
-    env["BOOKD_DATABASE_URL"] = url
-    return env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextmanager
-def serving(url: str, folder: Path) -> Iterator[str]:
-    """`bookd serve --no-worker` on a free port until the block ends."""
-    port = _free_port()
-    log = folder / f"serve-{port}.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(BOOKD), "serve", "--no-worker", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=folder,
-            env=_env(url),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, f"bookd serve exited:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"bookd serve did not answer:\n{log.read_text()}"
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def new_key(url: str, folder: Path) -> str:
     done = subprocess.run(
         [str(BOOKD), "workspace", "create", "race", "--timezone", "UTC"],
         cwd=folder,
-        env=_env(url),
+        env=bookd_env(url),
         capture_output=True,
         text=True,
         timeout=60,
@@ -151,7 +96,7 @@ async def race_for_slots(base: str, key: str) -> list[Counter[tuple[int, str]]]:
 
 def run_the_race(url: str, folder: Path) -> None:
     key = new_key(url, folder)
-    with serving(url, folder) as base:
+    with serving(folder, bookd_env(url), "--no-worker") as base:
         outcomes = asyncio.run(race_for_slots(base, key))
     expected = Counter({(201, ""): CAPACITY, (409, "unavailable"): CLIENTS - CAPACITY})
     failures = [(n, dict(c)) for n, c in enumerate(outcomes) if c != expected]
@@ -165,7 +110,7 @@ def test_fifty_clients_for_two_places_on_postgresql(scratch_postgres: str, tmp_p
 def test_fifty_clients_for_two_places_on_sqlite(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'race.db'}"
     subprocess.run(
-        [str(BOOKD), "migrate"], cwd=tmp_path, env=_env(url), check=True, capture_output=True
+        [str(BOOKD), "migrate"], cwd=tmp_path, env=bookd_env(url), check=True, capture_output=True
     )
     run_the_race(url, tmp_path)
 

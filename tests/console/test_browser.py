@@ -12,18 +12,14 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from tests.conftest import IN_CI
-from tests.test_cli import BOOKD, free_port
 from tests.webhooks.receiver import Receiver, start_receiver
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -54,36 +50,7 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
-
-@contextmanager
-def serving(tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [str(BOOKD), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+from tests.processes import BOOKD, bookd_env, serving  # noqa: E402
 
 
 @pytest.fixture
@@ -111,9 +78,8 @@ def shoot(page: Page, folder: Path, name: str) -> None:
 
 
 def test_an_admins_first_day(tmp_path: Path, receiver: Receiver) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKD_")}
-    env["BOOKD_DATABASE_URL"] = f"sqlite:///{tmp_path / 'bookd.db'}"
-    env["BOOKD_WEBHOOK_ALLOW_PRIVATE"] = "1"  # the receiver listens on 127.0.0.1
+    # The receiver listens on 127.0.0.1.
+    env = bookd_env(f"sqlite:///{tmp_path / 'bookd.db'}", BOOKD_WEBHOOK_ALLOW_PRIVATE="1")
     workspace = bookd_json(
         "workspace", "create", "Praxis Sonnenschein", "--timezone", TZ, env=env, cwd=tmp_path
     )
@@ -317,8 +283,7 @@ def test_an_admins_first_day(tmp_path: Path, receiver: Receiver) -> None:
 
 def test_the_pages_work_without_javascript(tmp_path: Path) -> None:
     """Forms post and redirect: with script turned off an admin still does the whole job."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKD_")}
-    env["BOOKD_DATABASE_URL"] = f"sqlite:///{tmp_path / 'bookd.db'}"
+    env = bookd_env(f"sqlite:///{tmp_path / 'bookd.db'}")
     workspace = bookd_json("workspace", "create", "No script", env=env, cwd=tmp_path)
     admin = bookd_json(
         "user", "create", "--workspace", str(workspace["workspace_id"]),
@@ -364,8 +329,7 @@ def test_the_pages_work_without_javascript(tmp_path: Path) -> None:
 def test_opening_hours_offer_free_times_until_they_are_taken(tmp_path: Path) -> None:
     """Opening hours set on a service's page; the booking form offers the free times; one taken
     (capacity 1) is no longer offered, and typing it in is refused until forced."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKD_")}
-    env["BOOKD_DATABASE_URL"] = f"sqlite:///{tmp_path / 'bookd.db'}"
+    env = bookd_env(f"sqlite:///{tmp_path / 'bookd.db'}")
     workspace = bookd_json(
         "workspace", "create", "Massage", "--timezone", TZ, env=env, cwd=tmp_path
     )

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 from tests.console.support import browser
-from tests.test_cli import BOOKD, COMMAND_TIMEOUT, bookd, in_process
+from tests.processes import BOOKD, bookd_env
+from tests.test_cli import COMMAND_TIMEOUT, bookd, in_process
 
 
 def test_user_create_generates_a_password_that_signs_in(tmp_path: Path) -> None:
@@ -106,8 +107,7 @@ class Terminal:
 def test_user_create_asks_for_the_password_on_a_terminal(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'bookd.db'}"
     workspace = json.loads(bookd("workspace", "create", "Typed", cwd=tmp_path, url=url).stdout)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKD_")}
-    env["BOOKD_DATABASE_URL"] = url
+    env = bookd_env(url)
     terminal = Terminal(
         [str(BOOKD), "user", "create", "--workspace", str(workspace["workspace_id"]),
          "--email", "typist@example.com"],

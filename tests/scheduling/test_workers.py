@@ -7,9 +7,7 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,14 +22,9 @@ from bookd.catalog import service as catalog
 from bookd.catalog.schemas import ServiceCreate, TemplateCreate
 from bookd.kit.db import Database
 from bookd.workspaces import service as workspaces
+from tests import processes
 
-BOOKD = str(Path(sys.executable).parent / "bookd")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+BOOKD = str(processes.BOOKD)
 
 
 def bookd(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -49,7 +42,7 @@ def test_serve_runs_the_lifecycle_on_the_real_clock(tmp_path: Path) -> None:
     key = json.loads(
         bookd("workspace", "create", "e2e", "--timezone", "Europe/Berlin", env=env).stdout
     )["api_key"]
-    port = free_port()
+    port = processes.free_port()
     log = (tmp_path / "serve.log").open("w")
     server = subprocess.Popen(
         [BOOKD, "serve", "--host", "127.0.0.1", "--port", str(port)],
