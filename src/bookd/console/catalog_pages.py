@@ -124,6 +124,16 @@ async def _service_page(
     )
 
 
+async def _form_refused(
+    page: SignedIn, uid: str, form_id: str, exc: ValidationError | BookdError
+) -> Response:
+    """The service page again, the refused form keeping what was typed, its errors by the fields."""
+    await page.refused()
+    return await _service_page(
+        page, uid, form_id=form_id, values=page.form, errors=field_errors(exc), status=_status(exc)
+    )
+
+
 def _start_time(value: Any) -> datetime:
     """The preview's time, read by the API's own `start_time` type."""
     return START_TIME.validate_python(value)
@@ -144,15 +154,7 @@ async def service_update(page: SignedIn, uid: Uid) -> Response:
             page.session, page.workspace_id, uid, parse(ServiceUpdate, data), page.now
         )
     except (ValidationError, BookdError) as exc:
-        await page.refused()
-        return await _service_page(
-            page,
-            uid,
-            form_id="service",
-            values=page.form,
-            errors=field_errors(exc),
-            status=_status(exc),
-        )
+        return await _form_refused(page, uid, "service", exc)
     return page.redirect(f"/services/{uid}")
 
 
@@ -224,15 +226,7 @@ async def template_create(page: SignedIn, uid: Uid, plural: str) -> Response:
             page.session, page.workspace_id, uid, kind, parse(TemplateCreate, data), page.now
         )
     except (ValidationError, BookdError) as exc:
-        await page.refused()
-        return await _service_page(
-            page,
-            uid,
-            form_id=f"{plural}-new",
-            values=page.form,
-            errors=field_errors(exc),
-            status=_status(exc),
-        )
+        return await _form_refused(page, uid, f"{plural}-new", exc)
     return page.redirect(f"/services/{uid}#{plural}")
 
 
@@ -253,15 +247,7 @@ async def template_update(page: SignedIn, uid: Uid, plural: str, sequence: Seque
             page.now,
         )
     except (ValidationError, BookdError) as exc:
-        await page.refused()
-        return await _service_page(
-            page,
-            uid,
-            form_id=f"{plural}-{sequence}",
-            values=page.form,
-            errors=field_errors(exc),
-            status=_status(exc),
-        )
+        return await _form_refused(page, uid, f"{plural}-{sequence}", exc)
     return page.redirect(f"/services/{uid}#{plural}")
 
 
