@@ -48,23 +48,8 @@ SETTINGS = AvailabilityIn.model_validate(
         "slot_interval": 15,
     }
 )
-COLUMNS = [
-    "workspace_id",
-    "service_id",
-    "bot_user_id",
-    "status",
-    "start_time",
-    "end_time",
-    "duration",
-    "location",
-    "source",
-    "metadata",
-    "notes",
-    "reschedule_count",
-    "version",
-    "created_at",
-    "updated_at",
-]
+# The bookings get their ids from the database here.
+COLUMNS = [c for c in seed.BOOKING_COLUMNS if c != "id"]
 
 
 def _bookings(

@@ -30,6 +30,7 @@ from bookd.console.web import (
     ConsoleRoute,
     SignedIn,
     day_start,
+    error_status,
     field_errors,
     form_data,
     from_local,
@@ -238,13 +239,9 @@ async def booking_create(page: SignedIn) -> Response:
     except (ValidationError, BookdError) as exc:
         await page.refused()
         return await _new_page(
-            page, values=page.form, errors=field_errors(exc), status=_status(exc)
+            page, values=page.form, errors=field_errors(exc), status=error_status(exc)
         )
     return page.redirect(f"/bookings/{loaded.booking.id}")
-
-
-def _status(exc: ValidationError | BookdError) -> int:
-    return exc.status_code if isinstance(exc, BookdError) else 422
 
 
 async def _booking_page(
@@ -360,6 +357,6 @@ async def booking_action(page: SignedIn, booking_id: BookingId, action: str) -> 
             form_id=action,
             values=form,
             errors=field_errors(exc),
-            status=_status(exc),
+            status=error_status(exc),
         )
     return page.redirect(f"/bookings/{booking_id}")

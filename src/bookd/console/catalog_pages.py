@@ -20,7 +20,15 @@ from bookd.catalog.schemas import (
     TemplateUpdate,
 )
 from bookd.console import availability_form
-from bookd.console.web import ConsoleRoute, SignedIn, field_errors, form_data, from_local, parse
+from bookd.console.web import (
+    ConsoleRoute,
+    SignedIn,
+    error_status,
+    field_errors,
+    form_data,
+    from_local,
+    parse,
+)
 from bookd.kit.errors import BookdError, NotFound
 from bookd.kit.schemas import NO_NUL
 from bookd.scheduling.endpoints import preview as schedule_preview
@@ -67,16 +75,12 @@ async def service_create(page: SignedIn) -> Response:
         await page.refused()
         return page.render(
             "service_new.html",
-            status=_status(exc),
+            status=error_status(exc),
             title="New booking service",
             values=page.form,
             errors=field_errors(exc),
         )
     return page.redirect(f"/services/{service.service_uid}")
-
-
-def _status(exc: ValidationError | BookdError) -> int:
-    return exc.status_code if isinstance(exc, BookdError) else 422
 
 
 async def _service_page(
@@ -130,7 +134,12 @@ async def _form_refused(
     """The service page again, the refused form keeping what was typed, its errors by the fields."""
     await page.refused()
     return await _service_page(
-        page, uid, form_id=form_id, values=page.form, errors=field_errors(exc), status=_status(exc)
+        page,
+        uid,
+        form_id=form_id,
+        values=page.form,
+        errors=field_errors(exc),
+        status=error_status(exc),
     )
 
 

@@ -10,7 +10,15 @@ from pydantic import ValidationError
 
 from bookd.calendars import service as calendars
 from bookd.console import auth
-from bookd.console.web import ConsoleRoute, Page, SignedIn, field_errors, form_data, parse
+from bookd.console.web import (
+    ConsoleRoute,
+    Page,
+    SignedIn,
+    error_status,
+    field_errors,
+    form_data,
+    parse,
+)
 from bookd.kit.errors import BookdError, Conflict
 from bookd.workspaces import service as workspaces
 from bookd.workspaces.schemas import ApiKeyCreate, WorkspaceUpdate
@@ -18,10 +26,6 @@ from bookd.workspaces.schemas import ApiKeyCreate, WorkspaceUpdate
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 ObjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-
-
-def _status(exc: ValidationError | BookdError) -> int:
-    return exc.status_code if isinstance(exc, BookdError) else 422
 
 
 async def _settings_page(
@@ -67,7 +71,7 @@ async def settings_update(page: SignedIn) -> Response:
             form_id="workspace",
             values=page.form,
             errors=field_errors(exc),
-            status=_status(exc),
+            status=error_status(exc),
         )
     return page.redirect("/settings")
 
@@ -121,7 +125,7 @@ async def user_create(page: SignedIn) -> Response:
         await page.refused()
         values = {"email": page.form.get("email", "")}
         return await _settings_page(
-            page, form_id="user", values=values, errors=field_errors(exc), status=_status(exc)
+            page, form_id="user", values=values, errors=field_errors(exc), status=error_status(exc)
         )
     if generated:
         return await _settings_page(page, new_password=(user.email, data["password"]), status=201)

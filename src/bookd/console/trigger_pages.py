@@ -11,7 +11,15 @@ from sqlalchemy import select
 
 from bookd.bookings.domain import EventType
 from bookd.catalog import service as catalog
-from bookd.console.web import ConsoleRoute, Page, SignedIn, field_errors, form_data, parse
+from bookd.console.web import (
+    ConsoleRoute,
+    Page,
+    SignedIn,
+    error_status,
+    field_errors,
+    form_data,
+    parse,
+)
 from bookd.events.models import Event
 from bookd.kit.errors import BookdError, NotFound
 from bookd.webhooks import service as webhooks
@@ -30,10 +38,6 @@ DELIVERIES_SHOWN = 50
 def _guard(request: Request) -> Guard:
     guard: Guard = request.app.state.settings.guard
     return guard
-
-
-def _status(exc: ValidationError | BookdError) -> int:
-    return exc.status_code if isinstance(exc, BookdError) else 422
 
 
 def _body(page: Page) -> dict[str, Any]:
@@ -85,7 +89,7 @@ async def trigger_create(page: SignedIn, request: Request) -> Response:
         await page.refused()
         return page.render(
             "trigger_new.html",
-            status=_status(exc),
+            status=error_status(exc),
             title="New trigger",
             values={**page.form, **data},
             errors=field_errors(exc),
@@ -156,7 +160,7 @@ async def trigger_update(page: SignedIn, request: Request, trigger_id: TriggerId
             trigger_id,
             values={**page.form, **data},
             errors=field_errors(exc),
-            status=_status(exc),
+            status=error_status(exc),
         )
     return page.redirect(f"/triggers/{trigger_id}")
 

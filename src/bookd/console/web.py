@@ -168,6 +168,11 @@ def parse(model: type[M], data: dict[str, Any]) -> M:
     return model.model_validate(data)
 
 
+def error_status(exc: ValidationError | BookdError) -> int:
+    """The status a refused form answers with: the API's own for a refusal, 422 for bad input."""
+    return exc.status_code if isinstance(exc, BookdError) else 422
+
+
 def field_errors(exc: ValidationError | BookdError) -> dict[str, str]:
     """The message to show next to each field, from the same errors the API would answer."""
     details = validation_details(exc.errors()) if isinstance(exc, ValidationError) else exc.details
