@@ -34,14 +34,12 @@ from bookd.bookings.schemas import (
     BookingFilters,
     BookingOut,
     BookingUpdate,
-    MessageOut,
     RescheduleBody,
 )
 from bookd.calendars.service import ics_path
 from bookd.catalog import service as catalog
 from bookd.catalog.models import BookingService, Template
-from bookd.catalog.schemas import ServiceOut
-from bookd.events import outbox
+from bookd.events import outbox, payloads
 from bookd.kit import wakeup
 from bookd.kit.clock import iso_z
 from bookd.kit.db import insert_for
@@ -49,7 +47,6 @@ from bookd.kit.errors import Conflict, NotFound, ValidationFailed
 from bookd.scheduling import policy, render
 from bookd.workspaces import service as workspaces
 from bookd.workspaces.models import BotUser, Workspace
-from bookd.workspaces.schemas import BotUserOut
 
 REMINDER = "reminder"
 FOLLOWUP = "followup"
@@ -83,9 +80,9 @@ class Loaded:
 
     def payload(self) -> dict[str, Any]:
         return {
-            "booking": self.out().model_dump(mode="json"),
-            "service": ServiceOut.model_validate(self.service).model_dump(mode="json"),
-            "bot_user": BotUserOut.model_validate(self.bot_user).model_dump(mode="json"),
+            "booking": payloads.booking(self.booking, self.service, self.bot_user),
+            "service": payloads.service(self.service),
+            "bot_user": payloads.bot_user(self.bot_user),
             "ics_url": ics_path(self.booking.id),
         }
 
@@ -407,7 +404,7 @@ def _log_row(
         "actor": ctx.actor,
         "old_status": old_status,
         "new_status": new_status,
-        "details": json.dumps(details, separators=(",", ":"), ensure_ascii=False),
+        "details": payloads.dumps(details),
         "created_at": ctx.now,
     }
 
@@ -636,20 +633,13 @@ class Outgoing:
         booking, service, bot_user = loaded.booking, loaded.service, loaded.bot_user
         return {
             "booking": self._part(
-                "booking", booking.id, booking.version, lambda: loaded.out().model_dump(mode="json")
+                "booking",
+                booking.id,
+                booking.version,
+                lambda: payloads.booking(booking, service, bot_user),
             ),
-            "service": self._part(
-                "service",
-                service.id,
-                0,
-                lambda: ServiceOut.model_validate(service).model_dump(mode="json"),
-            ),
-            "bot_user": self._part(
-                "bot_user",
-                bot_user.id,
-                0,
-                lambda: BotUserOut.model_validate(bot_user).model_dump(mode="json"),
-            ),
+            "service": self._part("service", service.id, 0, lambda: payloads.service(service)),
+            "bot_user": self._part("bot_user", bot_user.id, 0, lambda: payloads.bot_user(bot_user)),
             "ics_url": ics_path(booking.id),
         }
 
@@ -699,7 +689,7 @@ def _placeholders(loaded: Loaded, workspace: Workspace) -> dict[str, str]:
 
 def _rendered(message: BookingMessage, table: dict[str, str]) -> dict[str, Any]:
     """The message as the API returns it, title and description rendered."""
-    out = MessageOut.of(message).model_dump(mode="json")
+    out = payloads.message(message)
     out["title"] = render.render(message.title, table)
     out["description"] = render.render(message.description, table)
     return out
@@ -717,7 +707,7 @@ def _message_log(
         "actor": ctx.actor,
         "old_status": loaded.booking.status,
         "new_status": loaded.booking.status,
-        "details": json.dumps(details, separators=(",", ":")),
+        "details": payloads.dumps(details),
         "created_at": ctx.now,
     }
 

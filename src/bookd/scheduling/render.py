@@ -24,10 +24,13 @@ class Facts:
 
 def values(facts: Facts) -> dict[str, str]:
     local = facts.start_time.astimezone(ZoneInfo(facts.timezone))
+    # Plain formatting, not strftime: the scheduler renders this for every reminder it sends.
+    time = "%02d:%02d" % (local.hour, local.minute)  # noqa: UP031
+    day = "%04d-%02d-%02d" % (local.year, local.month, local.day)  # noqa: UP031
     return {
-        "TIME": local.strftime("%H:%M"),
-        "DATE": local.strftime("%Y-%m-%d"),
-        "DATETIME": f"{local.strftime('%Y-%m-%d %H:%M')} ({facts.timezone})",
+        "TIME": time,
+        "DATE": day,
+        "DATETIME": f"{day} {time} ({facts.timezone})",
         "SERVICE": facts.service_name,
         "DURATION": f"{facts.duration} minutes",
         "LOCATION": facts.location,
