@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.attributes import set_committed_value
 
 from bookd.availability import service as availability
 from bookd.bookings.domain import (
@@ -39,10 +38,10 @@ from bookd.bookings.schemas import (
 from bookd.calendars.service import ics_path
 from bookd.catalog import service as catalog
 from bookd.catalog.models import BookingService, Template
-from bookd.events import outbox, payloads
+from bookd.events import outbox, payloads, relay
 from bookd.kit import wakeup
 from bookd.kit.clock import iso_z
-from bookd.kit.db import insert_for
+from bookd.kit.db import among, insert_for
 from bookd.kit.errors import Conflict, NotFound, ValidationFailed
 from bookd.scheduling import policy, render
 from bookd.workspaces import service as workspaces
@@ -85,6 +84,19 @@ class Loaded:
             "bot_user": payloads.bot_user(self.bot_user),
             "ics_url": ics_path(self.booking.id),
         }
+
+
+@dataclass
+class Snapshot:
+    """A booking as the scheduler reads it to send its due messages: rows with the ORM models'
+    attribute names (a booking and bot user row, the service), not ORM objects. Read only."""
+
+    booking: Any
+    service: BookingService
+    bot_user: Any
+
+
+Sendable = Loaded | Snapshot
 
 
 def _joined() -> Any:
@@ -614,7 +626,8 @@ class Outgoing:
     change to a booking bumps its version, which is part of the key).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
         self.sent: dict[datetime, list[int]] = {}
         self.skipped: list[dict[str, Any]] = []
         self.logs: list[dict[str, Any]] = []
@@ -628,7 +641,7 @@ class Outgoing:
             part = self._parts[cache_key] = make()
         return part
 
-    def payload(self, loaded: Loaded) -> dict[str, Any]:
+    def payload(self, loaded: Sendable) -> dict[str, Any]:
         """`loaded.payload()`, from the parts already rendered in this batch."""
         booking, service, bot_user = loaded.booking, loaded.service, loaded.bot_user
         return {
@@ -643,7 +656,7 @@ class Outgoing:
             "ics_url": ics_path(booking.id),
         }
 
-    def placeholders(self, loaded: Loaded, workspace: Workspace) -> dict[str, str]:
+    def placeholders(self, loaded: Sendable, workspace: Workspace) -> dict[str, str]:
         table: dict[str, str] = self._part(
             "placeholders",
             loaded.booking.id,
@@ -657,7 +670,7 @@ class Outgoing:
         for sent_at, ids in self.sent.items():
             await session.execute(
                 update(table)
-                .where(table.c.id.in_(ids))
+                .where(among(session, table.c.id, ids))
                 .values(status=MessageStatus.SENT.value, sent_at=sent_at)
             )
         if self.skipped:
@@ -668,11 +681,11 @@ class Outgoing:
                 self.skipped,
             )
         await _write_logs(session, self.logs)
-        await outbox.write(session, self.events)
+        await relay.write_relayed(session, self.events, self.now)
         self.sent, self.skipped, self.logs, self.events = {}, [], [], []
 
 
-def _placeholders(loaded: Loaded, workspace: Workspace) -> dict[str, str]:
+def _placeholders(loaded: Sendable, workspace: Workspace) -> dict[str, str]:
     bot_user = loaded.bot_user
     return render.values(
         render.Facts(
@@ -687,20 +700,22 @@ def _placeholders(loaded: Loaded, workspace: Workspace) -> dict[str, str]:
     )
 
 
-def _rendered(message: BookingMessage, table: dict[str, str]) -> dict[str, Any]:
-    """The message as the API returns it, title and description rendered."""
+def _sent(message: Any, now: datetime, table: dict[str, str]) -> dict[str, Any]:
+    """The message as the API returns it once sent at `now`, title and description rendered."""
     out = payloads.message(message)
+    out["status"] = MessageStatus.SENT.value
+    out["sent_at"] = iso_z(now)
     out["title"] = render.render(message.title, table)
     out["description"] = render.render(message.description, table)
     return out
 
 
 def _message_log(
-    ctx: Context, loaded: Loaded, message: BookingMessage, action: str
+    ctx: Context, loaded: Sendable, message: Any, action: str, reason: str | None = None
 ) -> dict[str, Any]:
     details = {"sequence": message.sequence, "scheduled_at": iso_z(message.scheduled_at)}
-    if message.skip_reason:
-        details["reason"] = message.skip_reason
+    if reason:
+        details["reason"] = reason
     return {
         "booking_id": loaded.booking.id,
         "action": action,
@@ -712,12 +727,10 @@ def _message_log(
     }
 
 
-def send_message(ctx: Context, loaded: Loaded, message: BookingMessage, out: Outgoing) -> None:
-    """Mark a due reminder or follow-up sent and record its REMINDER_SENDING / FOLLOWUP_SENDING
-    event, with the texts rendered for the bot user; written at `out.flush()`."""
-    # The in-memory state is what `out.flush()` writes; not left to the ORM to write again.
-    set_committed_value(message, "status", MessageStatus.SENT.value)
-    set_committed_value(message, "sent_at", ctx.now)
+def send_message(ctx: Context, loaded: Sendable, message: Any, out: Outgoing) -> None:
+    """Mark a due reminder or follow-up (a `BookingMessage` or a row of one) sent and record its
+    REMINDER_SENDING / FOLLOWUP_SENDING event, with the texts rendered for the bot user; written
+    at `out.flush()`. An ORM object's own state is the caller's to update."""
     out.sent.setdefault(ctx.now, []).append(message.id)
     out.logs.append(_message_log(ctx, loaded, message, f"send_{message.kind}"))
     is_reminder = message.kind == REMINDER
@@ -727,17 +740,13 @@ def send_message(ctx: Context, loaded: Loaded, message: BookingMessage, out: Out
             workspace_id=ctx.workspace.id,
             type=EventType.REMINDER_SENDING if is_reminder else EventType.FOLLOWUP_SENDING,
             occurred_at=ctx.now,
-            data=out.payload(loaded) | {message.kind: _rendered(message, table)},
+            data=out.payload(loaded) | {message.kind: _sent(message, ctx.now, table)},
             booking_id=loaded.booking.id,
         )
     )
 
 
-def skip_message(
-    ctx: Context, loaded: Loaded, message: BookingMessage, reason: str, out: Outgoing
-) -> None:
+def skip_message(ctx: Context, loaded: Sendable, message: Any, reason: str, out: Outgoing) -> None:
     """Mark a due reminder or follow-up skipped for `reason`; written at `out.flush()`."""
-    set_committed_value(message, "status", MessageStatus.SKIPPED.value)
-    set_committed_value(message, "skip_reason", reason)
     out.skipped.append({"message_id": message.id, "reason": reason})
-    out.logs.append(_message_log(ctx, loaded, message, f"skip_{message.kind}"))
+    out.logs.append(_message_log(ctx, loaded, message, f"skip_{message.kind}", reason))

@@ -4,14 +4,18 @@ Events are claimed with `FOR UPDATE SKIP LOCKED` on a partial index of the unrel
 relayed in the same transaction that inserts their deliveries, so several relays can run and each
 event is relayed exactly once. (A cursor over `seq` would not do: on PostgreSQL sequence numbers
 are taken at insert but become visible at commit, out of order.)
+
+A writer of many events at once (the scheduler's batch) relays them itself instead, in the
+transaction that writes them (`write_relayed`): the same deliveries, made a moment earlier.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
@@ -19,15 +23,68 @@ from bookd.kit.db import insert_for
 from bookd.webhooks.models import Delivery, Trigger
 from bookd.webhooks.schemas import ALL
 
+EVENTS = cast(Table, Event.__table__)
+DELIVERIES = cast(Table, Delivery.__table__)
 
-def matches(trigger: Trigger, event: Event) -> bool:
+
+def matches(trigger: Trigger, event_type: str, data: str) -> bool:
+    """Whether `trigger` wants an event of `event_type` with the payload `data` (JSON text, read
+    only for a trigger limited to some services)."""
     types = json.loads(trigger.event_types)
-    if ALL not in types and event.type not in types:
+    if ALL not in types and event_type not in types:
         return False
     if trigger.service_uids is None:
         return True
-    service = json.loads(event.data).get("service") or {}
+    service = json.loads(data).get("service") or {}
     return service.get("service_uid") in json.loads(trigger.service_uids)
+
+
+async def active_triggers(session: AsyncSession, workspace_ids: set[int]) -> dict[int, list[Trigger]]:
+    triggers: dict[int, list[Trigger]] = {w: [] for w in workspace_ids}
+    for trigger in await session.scalars(
+        select(Trigger).where(Trigger.workspace_id.in_(workspace_ids), Trigger.status == "active")
+    ):
+        triggers[trigger.workspace_id].append(trigger)
+    return triggers
+
+
+def _delivery(workspace_id: int, trigger_id: int, seq: int, now: datetime) -> dict[str, object]:
+    return {
+        "workspace_id": workspace_id,
+        "trigger_id": trigger_id,
+        "event_seq": seq,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+async def write_relayed(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> None:
+    """Insert the event rows of a batch (`outbox.row`) already relayed: their deliveries are made
+    in the same statement group, for the triggers active now, so the relay never reads or rewrites
+    them. The scheduler writes its events this way; a rewrite of every event row (a new row version
+    and six index entries on PostgreSQL) cost it about a sixth of its time. Flushes only."""
+    if not rows:
+        return
+    triggers = await active_triggers(session, {row["workspace_id"] for row in rows})
+    for row in rows:
+        row["relayed"] = True
+    if not any(triggers.values()):
+        await session.execute(insert(EVENTS), rows)
+        return
+    seqs = (
+        await session.execute(insert(EVENTS).returning(EVENTS.c.seq, sort_by_parameter_order=True), rows)
+    ).scalars().all()
+    deliveries = [
+        _delivery(row["workspace_id"], trigger.id, seq, now)
+        for row, seq in zip(rows, seqs, strict=True)
+        for trigger in triggers[row["workspace_id"]]
+        if matches(trigger, row["type"], row["data"])
+    ]
+    if deliveries:
+        await session.execute(insert(DELIVERIES), deliveries)
 
 
 async def relay_batch(session: AsyncSession, now: datetime, *, limit: int) -> int:
@@ -45,26 +102,12 @@ async def relay_batch(session: AsyncSession, now: datetime, *, limit: int) -> in
     )
     if not events:
         return 0
-    workspace_ids = {e.workspace_id for e in events}
-    triggers: dict[int, list[Trigger]] = {w: [] for w in workspace_ids}
-    for trigger in await session.scalars(
-        select(Trigger).where(Trigger.workspace_id.in_(workspace_ids), Trigger.status == "active")
-    ):
-        triggers[trigger.workspace_id].append(trigger)
+    triggers = await active_triggers(session, {e.workspace_id for e in events})
     rows = [
-        {
-            "workspace_id": event.workspace_id,
-            "trigger_id": trigger.id,
-            "event_seq": event.seq,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
+        _delivery(event.workspace_id, trigger.id, event.seq, now)
         for event in events
         for trigger in triggers[event.workspace_id]
-        if matches(trigger, event)
+        if matches(trigger, event.type, event.data)
     ]
     if rows:
         insert = insert_for(session)

@@ -9,12 +9,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event, make_url
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Integer,
+    MetaData,
+    any_,
+    event,
+    literal,
+    make_url,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
@@ -134,6 +145,16 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def among(session: AsyncSession, column: Any, values: Iterable[int]) -> ColumnElement[bool]:
+    """`column IN (values)` for a batch of ids. On PostgreSQL one array parameter (`= ANY($1)`):
+    SQLAlchemy renders an IN list as one typed bound parameter per value, which for a scheduler
+    batch of hundreds of ids costs more than running the query. SQLite takes the list."""
+    ids = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(ids, ARRAY(BigInteger())))
+    return cast("ColumnElement[bool]", column.in_(ids))
 
 
 def insert_for(session: AsyncSession) -> Any:

@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy import ColumnElement, func, inspect, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bookd.bookings import service as bookings
 from bookd.bookings.domain import OPEN, Action, MessageStatus, Status
 from bookd.bookings.models import Booking, BookingMessage
 from bookd.catalog.models import BookingService, Template
+from bookd.kit.db import among
 from bookd.scheduling import policy
 from bookd.workspaces.models import BotUser, Workspace
 
@@ -100,42 +102,143 @@ async def next_due(session: AsyncSession) -> datetime | None:
     return min(times) if times else None
 
 
+# The columns the fast path reads, as rows keyed by the ORM attribute names (`metadata_json`).
+BOOKING_COLUMNS = [getattr(Booking, a.key) for a in inspect(Booking).column_attrs]
+BOT_USER_COLUMNS = [getattr(BotUser, a.key) for a in inspect(BotUser).column_attrs]
+MESSAGE_COLUMNS = [getattr(BookingMessage, a.key) for a in inspect(BookingMessage).column_attrs]
+
+
 async def run_batch(
     session: AsyncSession, now: datetime, *, batch_size: int, stale_window: timedelta
 ) -> BatchResult:
-    """Claim up to `batch_size` bookings with due work and process all of it. Flushes only."""
+    """Claim up to `batch_size` bookings with due work and process all of it. Flushes only.
+
+    Most due work is a reminder or follow-up of a booking that nothing else happens to: those are
+    sent from plain rows, in bulk (the fast path). A booking whose meeting starts or ends, or whose
+    service became inactive, goes through the booking service's transitions with ORM objects.
+    """
     result = BatchResult()
     candidates = await due_booking_ids(session, now, batch_size * 4)
     if not candidates:
         return result
-    rows = (
+    claimed = (
         await session.execute(
-            select(Booking, BookingService, BotUser, Workspace)
-            .join(BookingService, BookingService.id == Booking.service_id)
-            .join(BotUser, BotUser.id == Booking.bot_user_id)
-            .join(Workspace, Workspace.id == Booking.workspace_id)
-            .where(Booking.id.in_(candidates))
+            select(*BOOKING_COLUMNS)
+            .where(among(session, Booking.id, candidates))
             .order_by(Booking.id)
             .limit(batch_size)
-            .with_for_update(of=Booking, skip_locked=True)
+            .with_for_update(skip_locked=True)
         )
     ).all()
-    if not rows:
+    if not claimed:
         return result
-    result.claimed = len(rows)
-    claimed_ids = [row[0].id for row in rows]
-    due_messages = await _pending_messages(session, claimed_ids, now)
-    templates = await _templates_of(session, due_messages)
-    out = bookings.Outgoing()
-    for booking, service, bot_user, workspace in rows:
-        ctx = bookings.Context(session=session, workspace=workspace, actor=ACTOR, now=now)
-        loaded = bookings.Loaded(booking, service, bot_user)
-        await _process(
-            ctx, loaded, due_messages.get(booking.id, []), templates, stale_window, result, out
-        )
+    result.claimed = len(claimed)
+    services = await _by_id(session, BookingService, {b.service_id for b in claimed})
+    workspaces = await _by_id(session, Workspace, {b.workspace_id for b in claimed})
+    slow = {b.id for b in claimed if _needs_transition(b, services[b.service_id], now)}
+    fast = [b for b in claimed if b.id not in slow]
+    bot_users = {
+        u.id: u
+        for u in (
+            await session.execute(
+                select(*BOT_USER_COLUMNS).where(
+                    among(session, BotUser.id, {b.bot_user_id for b in fast})
+                )
+            )
+        ).all()
+    }
+    due_rows = await _pending_rows(session, [b.id for b in fast], now)
+    templates = await _templates_of(
+        session, {m.template_id for ms in due_rows.values() for m in ms}
+    )
+    out = bookings.Outgoing(now)
+    contexts = {
+        w.id: bookings.Context(session=session, workspace=w, actor=ACTOR, now=now)
+        for w in workspaces.values()
+    }
+    for b in fast:
+        snapshot = bookings.Snapshot(b, services[b.service_id], bot_users[b.bot_user_id])
+        for message in due_rows.get(b.id, []):
+            _send_or_skip(
+                contexts[b.workspace_id], snapshot, message, templates, stale_window, result, out
+            )
+    if slow:
+        await _transitions(session, sorted(slow), contexts, now, stale_window, result, out)
     await out.flush(session)
     await session.flush()
     return result
+
+
+def _needs_transition(booking: Any, service: BookingService, now: datetime) -> bool:
+    """Whether the booking's due work includes a change of its status: its meeting starts or
+    ends, or (its service being inactive) it becomes inactive."""
+    if booking.status in STARTABLE and booking.start_time <= now:
+        return True
+    if booking.status == Status.IN_PROGRESS.value and booking.end_time <= now:
+        return True
+    return service.status != "active" and booking.status in OPEN
+
+
+async def _by_id(session: AsyncSession, model: Any, ids: set[int]) -> dict[int, Any]:
+    """The few services or workspaces of a batch, as ORM objects."""
+    return {row.id: row for row in await session.scalars(select(model).where(model.id.in_(ids)))}
+
+
+async def _pending_rows(
+    session: AsyncSession, booking_ids: list[int], now: datetime
+) -> dict[int, list[Any]]:
+    """The due pending messages of the bookings, as rows, in the order they fell due."""
+    if not booking_ids:
+        return {}
+    rows = await session.execute(
+        select(*MESSAGE_COLUMNS)
+        .where(
+            among(session, BookingMessage.booking_id, booking_ids),
+            BookingMessage.status == MessageStatus.PENDING.value,
+            BookingMessage.scheduled_at <= now,
+        )
+        .order_by(BookingMessage.scheduled_at, BookingMessage.id)
+    )
+    grouped: dict[int, list[Any]] = {}
+    for message in rows:
+        grouped.setdefault(message.booking_id, []).append(message)
+    return grouped
+
+
+async def _transitions(
+    session: AsyncSession,
+    booking_ids: list[int],
+    contexts: dict[int, bookings.Context],
+    now: datetime,
+    stale_window: timedelta,
+    result: BatchResult,
+    out: bookings.Outgoing,
+) -> None:
+    """The bookings whose due work changes their status, with ORM objects (already locked)."""
+    rows = (
+        await session.execute(
+            select(Booking, BookingService, BotUser)
+            .join(BookingService, BookingService.id == Booking.service_id)
+            .join(BotUser, BotUser.id == Booking.bot_user_id)
+            .where(Booking.id.in_(booking_ids))
+            .order_by(Booking.id)
+        )
+    ).all()
+    due_messages = await _pending_messages(session, booking_ids, now)
+    templates = await _templates_of(
+        session, {m.template_id for ms in due_messages.values() for m in ms}
+    )
+    for booking, service, bot_user in rows:
+        loaded = bookings.Loaded(booking, service, bot_user)
+        await _process(
+            contexts[booking.workspace_id],
+            loaded,
+            due_messages.get(booking.id, []),
+            templates,
+            stale_window,
+            result,
+            out,
+        )
 
 
 async def _pending_messages(
@@ -156,13 +259,11 @@ async def _pending_messages(
     return grouped
 
 
-async def _templates_of(
-    session: AsyncSession, messages: dict[int, list[BookingMessage]]
-) -> dict[int, Template]:
-    ids = {m.template_id for ms in messages.values() for m in ms if m.template_id is not None}
-    if not ids:
+async def _templates_of(session: AsyncSession, ids: set[int | None]) -> dict[int, Template]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
         return {}
-    return {t.id: t for t in await session.scalars(select(Template).where(Template.id.in_(ids)))}
+    return {t.id: t for t in await session.scalars(select(Template).where(Template.id.in_(wanted)))}
 
 
 async def _process(
@@ -215,7 +316,7 @@ async def _process(
             # Follow-ups the completion just scheduled may be due already (a zero offset).
             fresh = await _pending_messages(ctx.session, [booking.id], now)
             followups = [m for m in fresh.get(booking.id, []) if m.kind == bookings.FOLLOWUP]
-            templates.update(await _templates_of(ctx.session, {booking.id: followups}))
+            templates.update(await _templates_of(ctx.session, {m.template_id for m in followups}))
             timeline.extend((m.scheduled_at, 0, "message", m) for m in followups)
             timeline.sort(key=lambda item: (item[0], item[1]))
 
@@ -231,19 +332,40 @@ async def _deliver(
 ) -> None:
     if message.status != MessageStatus.PENDING.value:
         return  # a transition earlier in this pass skipped or cancelled it
-    template = templates.get(message.template_id) if message.template_id is not None else None
-    service_active = loaded.service.status == "active"
-    if not service_active and loaded.booking.status in OPEN:
+    if loaded.service.status != "active" and loaded.booking.status in OPEN:
         # Anything due for a booking of an inactive service makes the booking inactive, which
         # skips its pending reminders, this one included.
         await out.flush(ctx.session)
         await bookings.apply_automatic(ctx, loaded, Action.DEACTIVATE, as_of=message.scheduled_at)
         result.counts["inactive"] += 1
         return
+    reason = _send_or_skip(ctx, loaded, message, templates, stale_window, result, out)
+    # What `out.flush()` writes, kept in the ORM object too (not written by the ORM again): a
+    # later step of this pass reads it.
+    if reason is None:
+        set_committed_value(message, "status", MessageStatus.SENT.value)
+        set_committed_value(message, "sent_at", ctx.now)
+    else:
+        set_committed_value(message, "status", MessageStatus.SKIPPED.value)
+        set_committed_value(message, "skip_reason", reason)
+
+
+def _send_or_skip(
+    ctx: bookings.Context,
+    loaded: bookings.Sendable,
+    message: Any,
+    templates: dict[int, Template],
+    stale_window: timedelta,
+    result: BatchResult,
+    out: bookings.Outgoing,
+) -> str | None:
+    """Send a due message of a booking whose status stays as it is, or skip it; why it was
+    skipped, or None."""
+    template = templates.get(message.template_id) if message.template_id is not None else None
     reason = policy.skip_reason(
         kind=message.kind,
         booking_status=loaded.booking.status,
-        service_active=service_active,
+        service_active=loaded.service.status == "active",
         template_active=template is not None and template.status == "active",
         opted_out=loaded.bot_user.followups_opt_out,
         scheduled_at=message.scheduled_at,
@@ -257,3 +379,4 @@ async def _deliver(
     else:
         bookings.skip_message(ctx, loaded, message, reason, out)
         result.counts[f"{message.kind}_skipped"] += 1
+    return reason
