@@ -107,7 +107,9 @@ def worker_command(
         start_http_server(metrics_port, addr="127.0.0.1")
 
     async def run() -> None:
-        db = Database(settings.database_url, pool_size=2)
+        # A connection for each scheduler lane and one for the deliveries (the pool may overflow
+        # by as many again, for the short reads between batches).
+        db = Database(settings.database_url, pool_size=settings.scheduler_concurrency + 1)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

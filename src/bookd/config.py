@@ -22,6 +22,9 @@ class Settings:
     stale_window: timedelta = field(default=timedelta(hours=2))
     page_size_max: int = 200
     scheduler_batch_size: int = 200
+    # Scheduler loops per worker process on PostgreSQL (SQLite: always one), so that one batch is
+    # built while another waits for the database.
+    scheduler_concurrency: int = 2
     # The longest a scheduler sleeps without looking: the bound on lateness when no wake-up comes.
     scheduler_max_sleep: float = 1.0
     # Webhooks may not target private, loopback or link-local addresses unless allowed here.
@@ -41,6 +44,7 @@ class Settings:
             "db_pool_size": int(env.get("BOOKD_DB_POOL_SIZE", "10")),
             "stale_window": timedelta(seconds=int(env.get("BOOKD_STALE_WINDOW_SECONDS", "7200"))),
             "scheduler_batch_size": int(env.get("BOOKD_SCHEDULER_BATCH_SIZE", "200")),
+            "scheduler_concurrency": int(env.get("BOOKD_SCHEDULER_CONCURRENCY", "2")),
             "scheduler_max_sleep": float(env.get("BOOKD_SCHEDULER_MAX_SLEEP", "1.0")),
             "webhook_allow_private": env.get("BOOKD_WEBHOOK_ALLOW_PRIVATE", "").lower()
             in ("1", "true", "yes"),
@@ -55,6 +59,8 @@ class Settings:
                 "BOOKD_SCHEDULER_MAX_SLEEP must be more than 0 and at most"
                 f" {WAKE_WITHIN.total_seconds():.0f} seconds"
             )
+        if not 1 <= settings.scheduler_concurrency <= 16:
+            raise ValueError("BOOKD_SCHEDULER_CONCURRENCY must be from 1 to 16")
         if settings.webhook_lease_seconds < MIN_WEBHOOK_LEASE_SECONDS:
             raise ValueError(
                 f"BOOKD_WEBHOOK_LEASE_SECONDS must be at least {MIN_WEBHOOK_LEASE_SECONDS}"

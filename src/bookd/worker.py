@@ -66,8 +66,11 @@ class Worker:
         self.last_heartbeat: datetime | None = None
         self.processed = 0
 
-    async def tick(self, now: datetime | None = None) -> scheduler.BatchResult:
-        """One batch in one transaction, at `now` (the clock is read once, here)."""
+    async def tick(
+        self, now: datetime | None = None, *, heartbeat: bool = True
+    ) -> scheduler.BatchResult:
+        """One batch in one transaction, at `now` (the clock is read once, here). The heartbeat
+        row is written by one lane only: two lanes upserting it would queue on its row lock."""
         now = now or self.clock()
         began = time.perf_counter()
         async with self.db.transaction() as session:
@@ -78,7 +81,9 @@ class Worker:
                 stale_window=self.settings.stale_window,
             )
             self.processed += sum(result.counts.values())
-            if self.last_heartbeat is None or now - self.last_heartbeat >= HEARTBEAT_EVERY:
+            if heartbeat and (
+                self.last_heartbeat is None or now - self.last_heartbeat >= HEARTBEAT_EVERY
+            ):
                 await self._heartbeat(session, now)
         metrics.BATCH.observe(time.perf_counter() - began)
         metrics.LAST_TICK.set(time.time())
@@ -185,32 +190,45 @@ class Worker:
                 await asyncio.wait_for(stop.wait(), DELIVERY_POLL)
 
     async def run_scheduler(self, stop: asyncio.Event) -> None:
-        """Until `stop` is set; the batch under way when it is set commits first."""
-        wake = wakeup.subscribe()
-        listener = await self._listen(wake)
-        log.info("scheduler %s started", self.name)
+        """Until `stop` is set; the batches under way when it is set commit first.
+
+        On PostgreSQL the scheduler runs `scheduler_concurrency` lanes, each its own loop of
+        batches on its own connection: while one lane's batch waits for the database, another
+        builds its own (their claims skip each other's locked bookings, as separate workers'
+        do). SQLite has one writer: one lane.
+        """
+        lanes = 1 if self.db.sqlite else self.settings.scheduler_concurrency
+        wakes = [wakeup.subscribe() for _ in range(lanes)]
+        listener = await self._listen(wakes)
+        log.info("scheduler %s started (%d lane%s)", self.name, lanes, "" if lanes == 1 else "s")
         try:
-            while not stop.is_set():
-                # Cleared before looking, not after: a wake-up that comes while this round runs
-                # cuts the following sleep short instead of being lost.
-                wake.clear()
-                try:
-                    result = await self.tick()
-                    if result.claimed >= self.settings.scheduler_batch_size:
-                        continue  # more is waiting
-                    delay = await self._sleep_seconds()
-                except Exception:
-                    log.exception("scheduler tick failed; retrying")
-                    delay = 1.0
-                await _first_of(stop, wake, seconds=delay)
+            await asyncio.gather(
+                *(self._lane(stop, wake, heartbeat=i == 0) for i, wake in enumerate(wakes))
+            )
         finally:
-            wakeup.unsubscribe(wake)
+            for wake in wakes:
+                wakeup.unsubscribe(wake)
             if listener is not None:
                 with contextlib.suppress(Exception):
                     await listener.close()
             log.info("scheduler %s stopped", self.name)
 
-    async def _listen(self, wake: asyncio.Event) -> Any:
+    async def _lane(self, stop: asyncio.Event, wake: asyncio.Event, *, heartbeat: bool) -> None:
+        while not stop.is_set():
+            # Cleared before looking, not after: a wake-up that comes while this round runs
+            # cuts the following sleep short instead of being lost.
+            wake.clear()
+            try:
+                result = await self.tick(heartbeat=heartbeat)
+                if result.claimed >= self.settings.scheduler_batch_size:
+                    continue  # more is waiting
+                delay = await self._sleep_seconds()
+            except Exception:
+                log.exception("scheduler tick failed; retrying")
+                delay = 1.0
+            await _first_of(stop, wake, seconds=delay)
+
+    async def _listen(self, wakes: list[asyncio.Event]) -> Any:
         if self.db.sqlite:
             return None
         url = (
@@ -218,7 +236,7 @@ class Worker:
         )
         try:
             connection = await asyncpg.connect(url)
-            await connection.add_listener(wakeup.CHANNEL, wakeup.listener_callback(wake))
+            await connection.add_listener(wakeup.CHANNEL, wakeup.listener_callback(*wakes))
         except (OSError, asyncpg.PostgresError):
             log.warning(
                 "LISTEN failed; the scheduler polls every %.1f s", self.settings.scheduler_max_sleep

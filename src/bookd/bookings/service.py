@@ -41,7 +41,7 @@ from bookd.catalog.models import BookingService, Template
 from bookd.events import outbox, payloads, relay
 from bookd.kit import wakeup
 from bookd.kit.clock import iso_z
-from bookd.kit.db import among, insert_for
+from bookd.kit.db import among, insert_for, insert_rows
 from bookd.kit.errors import Conflict, NotFound, ValidationFailed
 from bookd.scheduling import policy, render
 from bookd.workspaces import service as workspaces
@@ -423,8 +423,7 @@ def _log_row(
 
 async def _write_logs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Audit rows are only ever appended: inserted in one statement, no ORM objects."""
-    if rows:
-        await session.execute(insert(LOGS), rows)
+    await insert_rows(session, LOGS, rows)
 
 
 async def _record_events(

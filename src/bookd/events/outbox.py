@@ -6,12 +6,13 @@ import os
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.bookings.domain import EventType
 from bookd.events import payloads
 from bookd.events.models import Event
+from bookd.kit.db import insert_rows
 
 EVENTS = cast(Table, Event.__table__)
 
@@ -66,5 +67,4 @@ def row(
 async def write(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Insert event rows now, in the caller's transaction, in their order (one statement; no ORM
     objects: nothing reads an event back in the transaction that wrote it)."""
-    if rows:
-        await session.execute(insert(EVENTS), rows)
+    await insert_rows(session, EVENTS, rows)

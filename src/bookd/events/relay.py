@@ -15,11 +15,11 @@ import json
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
-from bookd.kit.db import insert_for
+from bookd.kit.db import insert_for, insert_rows
 from bookd.webhooks.models import Delivery, Trigger
 from bookd.webhooks.schemas import ALL
 
@@ -39,7 +39,9 @@ def matches(trigger: Trigger, event_type: str, data: str) -> bool:
     return service.get("service_uid") in json.loads(trigger.service_uids)
 
 
-async def active_triggers(session: AsyncSession, workspace_ids: set[int]) -> dict[int, list[Trigger]]:
+async def active_triggers(
+    session: AsyncSession, workspace_ids: set[int]
+) -> dict[int, list[Trigger]]:
     triggers: dict[int, list[Trigger]] = {w: [] for w in workspace_ids}
     for trigger in await session.scalars(
         select(Trigger).where(Trigger.workspace_id.in_(workspace_ids), Trigger.status == "active")
@@ -72,19 +74,16 @@ async def write_relayed(session: AsyncSession, rows: list[dict[str, Any]], now: 
     for row in rows:
         row["relayed"] = True
     if not any(triggers.values()):
-        await session.execute(insert(EVENTS), rows)
+        await insert_rows(session, EVENTS, rows)
         return
-    seqs = (
-        await session.execute(insert(EVENTS).returning(EVENTS.c.seq, sort_by_parameter_order=True), rows)
-    ).scalars().all()
+    seqs = {e.id: e.seq for e in await insert_rows(session, EVENTS, rows, returning="id, seq")}
     deliveries = [
-        _delivery(row["workspace_id"], trigger.id, seq, now)
-        for row, seq in zip(rows, seqs, strict=True)
+        _delivery(row["workspace_id"], trigger.id, seqs[row["id"]], now)
+        for row in rows
         for trigger in triggers[row["workspace_id"]]
         if matches(trigger, row["type"], row["data"])
     ]
-    if deliveries:
-        await session.execute(insert(DELIVERIES), deliveries)
+    await insert_rows(session, DELIVERIES, deliveries)
 
 
 async def relay_batch(session: AsyncSession, now: datetime, *, limit: int) -> int:

@@ -55,10 +55,11 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_FLAG, None)
 
 
-def listener_callback(wake: asyncio.Event) -> Any:
-    """An asyncpg LISTEN callback that sets `wake`."""
+def listener_callback(*wakes: asyncio.Event) -> Any:
+    """An asyncpg LISTEN callback that sets every one of `wakes`."""
 
     def on_notify(*_args: Any) -> None:
-        wake.set()
+        for wake in wakes:
+            wake.set()
 
     return on_notify
