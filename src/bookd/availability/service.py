@@ -33,7 +33,7 @@ from bookd.bookings.models import Booking
 from bookd.catalog import service as catalog
 from bookd.catalog.models import BookingService
 from bookd.kit.errors import Unavailable, ValidationFailed
-from bookd.workspaces.models import Workspace
+from bookd.workspaces.models import Tenant
 
 # A slots query covers at most this much time: enough for a month view with its edges.
 MAX_WINDOW = timedelta(days=62)
@@ -217,7 +217,7 @@ def window(query: SlotQuery, tz: ZoneInfo, now: datetime) -> tuple[datetime, dat
 
 
 async def list_slots(
-    session: AsyncSession, workspace: Workspace, service_uid: str, query: SlotQuery, now: datetime
+    session: AsyncSession, workspace: Tenant, service_uid: str, query: SlotQuery, now: datetime
 ) -> SlotsOut:
     """Free start times of a service in a window, with the capacity left, in the asked timezone
     (default: the workspace's). A service without settings is open around the clock."""

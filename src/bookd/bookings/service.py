@@ -45,7 +45,7 @@ from bookd.kit.db import among, insert_for, insert_rows
 from bookd.kit.errors import Conflict, NotFound, ValidationFailed
 from bookd.scheduling import policy, render
 from bookd.workspaces import service as workspaces
-from bookd.workspaces.models import BotUser, Workspace
+from bookd.workspaces.models import BotUser, Tenant
 
 REMINDER = "reminder"
 FOLLOWUP = "followup"
@@ -59,7 +59,7 @@ class Context:
     """Who acts, where, and when: passed down so that nothing below reads the clock."""
 
     session: AsyncSession
-    workspace: Workspace
+    workspace: Tenant
     actor: str
     now: datetime
 
@@ -92,7 +92,7 @@ class Snapshot:
     attribute names (a booking and bot user row, the service), not ORM objects. Read only."""
 
     booking: Any
-    service: BookingService
+    service: Any
     bot_user: Any
 
 
@@ -655,7 +655,7 @@ class Outgoing:
             "ics_url": ics_path(booking.id),
         }
 
-    def placeholders(self, loaded: Sendable, workspace: Workspace) -> dict[str, str]:
+    def placeholders(self, loaded: Sendable, workspace: Tenant) -> dict[str, str]:
         table: dict[str, str] = self._part(
             "placeholders",
             loaded.booking.id,
@@ -684,7 +684,7 @@ class Outgoing:
         self.sent, self.skipped, self.logs, self.events = {}, [], [], []
 
 
-def _placeholders(loaded: Sendable, workspace: Workspace) -> dict[str, str]:
+def _placeholders(loaded: Sendable, workspace: Tenant) -> dict[str, str]:
     bot_user = loaded.bot_user
     return render.values(
         render.Facts(

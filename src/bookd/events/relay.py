@@ -27,9 +27,10 @@ EVENTS = cast(Table, Event.__table__)
 DELIVERIES = cast(Table, Delivery.__table__)
 
 
-def matches(trigger: Trigger, event_type: str, data: str) -> bool:
-    """Whether `trigger` wants an event of `event_type` with the payload `data` (JSON text, read
-    only for a trigger limited to some services)."""
+def matches(trigger: Any, event_type: str, data: str) -> bool:
+    """Whether `trigger` (a `Trigger` or a row with its `event_types` and `service_uids`) wants
+    an event of `event_type` with the payload `data` (JSON text, read only for a trigger limited
+    to some services)."""
     types = json.loads(trigger.event_types)
     if ALL not in types and event_type not in types:
         return False
@@ -39,13 +40,16 @@ def matches(trigger: Trigger, event_type: str, data: str) -> bool:
     return service.get("service_uid") in json.loads(trigger.service_uids)
 
 
-async def active_triggers(
-    session: AsyncSession, workspace_ids: set[int]
-) -> dict[int, list[Trigger]]:
-    triggers: dict[int, list[Trigger]] = {w: [] for w in workspace_ids}
-    for trigger in await session.scalars(
-        select(Trigger).where(Trigger.workspace_id.in_(workspace_ids), Trigger.status == "active")
-    ):
+async def active_triggers(session: AsyncSession, workspace_ids: set[int]) -> dict[int, list[Any]]:
+    """The workspaces' active triggers, as rows of what matching needs (no ORM objects: this
+    runs for every batch of events)."""
+    triggers: dict[int, list[Any]] = {w: [] for w in workspace_ids}
+    rows = await session.execute(
+        select(Trigger.id, Trigger.workspace_id, Trigger.event_types, Trigger.service_uids).where(
+            Trigger.workspace_id.in_(workspace_ids), Trigger.status == "active"
+        )
+    )
+    for trigger in rows:
         triggers[trigger.workspace_id].append(trigger)
     return triggers
 

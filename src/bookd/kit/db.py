@@ -151,6 +151,14 @@ class Database:
         await self.engine.dispose()
 
 
+def in_ids(dialect: str, column: Any, name: str = "ids") -> ColumnElement[bool]:
+    """`column IN (:ids)` with the list bound at execution, for a statement built once: one array
+    parameter on PostgreSQL (see `among`), an expanding parameter on SQLite."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(BigInteger())))
+    return cast("ColumnElement[bool]", column.in_(bindparam(name, expanding=True)))
+
+
 def among(session: AsyncSession, column: Any, values: Iterable[int]) -> ColumnElement[bool]:
     """`column IN (values)` for a batch of ids. On PostgreSQL one array parameter (`= ANY($1)`):
     SQLAlchemy renders an IN list as one typed bound parameter per value, which for a scheduler

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -17,6 +18,17 @@ class Workspace(Base):
     name: Mapped[str] = mapped_column(String(100))
     timezone: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+
+
+class Tenant(Protocol):
+    """What the services need of a workspace: a `Workspace`, or a plain record of one (the
+    scheduler reads rows, not ORM objects)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def timezone(self) -> str: ...
 
 
 class ApiKey(Base):
