@@ -21,7 +21,7 @@ class Settings:
     db_pool_size: int = 10
     stale_window: timedelta = field(default=timedelta(hours=2))
     page_size_max: int = 200
-    scheduler_batch_size: int = 200
+    scheduler_batch_size: int = 500
     # Scheduler loops per worker process on PostgreSQL (SQLite: always one), so that one batch is
     # built while another waits for the database.
     scheduler_concurrency: int = 2
@@ -43,7 +43,7 @@ class Settings:
             "database_url": env.get("BOOKD_DATABASE_URL", DEFAULT_DATABASE_URL),
             "db_pool_size": int(env.get("BOOKD_DB_POOL_SIZE", "10")),
             "stale_window": timedelta(seconds=int(env.get("BOOKD_STALE_WINDOW_SECONDS", "7200"))),
-            "scheduler_batch_size": int(env.get("BOOKD_SCHEDULER_BATCH_SIZE", "200")),
+            "scheduler_batch_size": int(env.get("BOOKD_SCHEDULER_BATCH_SIZE", "500")),
             "scheduler_concurrency": int(env.get("BOOKD_SCHEDULER_CONCURRENCY", "2")),
             "scheduler_max_sleep": float(env.get("BOOKD_SCHEDULER_MAX_SLEEP", "1.0")),
             "webhook_allow_private": env.get("BOOKD_WEBHOOK_ALLOW_PRIVATE", "").lower()
