@@ -7,9 +7,11 @@ from __future__ import annotations
 import email.utils
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 from standardwebhooks import WebhookVerificationError
 
 from bookd.bookings.domain import EventType
@@ -20,6 +22,7 @@ from tests.webhooks.receiver import Receiver
 from tests.webhooks.support import (
     Hooks,
     deliver_all,
+    drain,
     parse,
     produce_every_event,
     relay,
@@ -331,3 +334,43 @@ def test_prune_removes_old_finished_events_with_their_deliveries(
     assert [d["event_type"] for d in hooks.deliveries("ok")] == ["TRIGGER_TEST"]
     assert [d["event_type"] for d in hooks.deliveries("flaky")] == ["BOOKING_CONFIRMED"]
     assert hooks.deliveries("gone") == []
+
+
+def test_a_scheduler_batch_makes_its_deliveries_as_it_writes_its_events(
+    api: Api, client: TestClient, worker: Worker, clock: TestClock, hooks: Hooks
+) -> None:
+    """The events of a batch are stored relayed, with their deliveries for the triggers that
+    match then (a service filter included), before any relay runs."""
+    now = pinned(clock)
+    wanted = factories.service(api)
+    other = factories.service(api)
+    for svc in (wanted, other):
+        factories.template(api, svc["service_uid"], title="Soon", minutes=10)
+    hooks.add("wanted", event_types=["REMINDER_SENDING"], service_uids=[wanted["service_uid"]])
+    hooks.add("every", event_types=["*"])
+    start = factories.iso(now + timedelta(minutes=20))
+    ids = {
+        svc["service_uid"]: factories.booking(
+            api, service_uid=svc["service_uid"], start_time=start
+        )["id"]
+        for svc in (wanted, other)
+    }
+    relay(client, worker, now)  # the creations' events: not the subject here
+    before = {name: len(hooks.deliveries(name)) for name in ("wanted", "every")}
+
+    drain(client, worker, now + timedelta(minutes=10))
+
+    async def stored(session: Any) -> list[tuple[int, bool]]:
+        rows = await session.execute(
+            text(
+                "SELECT booking_id, relayed FROM events WHERE type = 'REMINDER_SENDING'"
+                " AND booking_id IN (:a, :b)"
+            ),
+            {"a": ids[wanted["service_uid"]], "b": ids[other["service_uid"]]},
+        )
+        return sorted((row[0], bool(row[1])) for row in rows)
+
+    assert api.run(stored) == sorted((bid, True) for bid in ids.values())
+    made = {name: hooks.deliveries(name)[count:] for name, count in before.items()}
+    assert len(made["every"]) == 2
+    assert [d["event_type"] for d in made["wanted"]] == ["REMINDER_SENDING"]
