@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 
 from bookd.bookings import service as bookings
 from bookd.bookings.domain import Action
@@ -20,9 +25,24 @@ from bookd.bookings.schemas import (
     RatingBody,
     RescheduleBody,
 )
+from bookd.kit.db import Database
 from bookd.kit.errors import ValidationFailed
 from bookd.kit.pagination import Page, PageParams, next_cursor, page_params, page_params_32
-from bookd.kit.web import CurrentCaller, Now, Session, UnitOfWorkRoute, errors, validation_details
+from bookd.kit.web import (
+    CurrentCaller,
+    Now,
+    Session,
+    UnitOfWorkRoute,
+    authenticate,
+    bearer_token,
+    errors,
+    get_caller,
+    get_now,
+    hash_key,
+    key_use_due,
+    record_key_use,
+    validation_details,
+)
 
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"], route_class=UnitOfWorkRoute)
 
@@ -107,21 +127,83 @@ async def list_bookings(
     )
 
 
-@router.post("", status_code=201, response_model=BookingOut, responses=errors(404, 409))
+class CreationRoute(APIRoute):
+    """`POST /v1/bookings` opens its own transaction (`create_booking` below) instead of taking
+    `UnitOfWorkRoute`'s session, and finds its caller in the same read as the rest of its facts.
+
+    FastAPI validates the body before the endpoint runs; a refused body is answered 401 first if
+    the API key is not valid, as every route that depends on `get_caller` does.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError:
+                await authenticate(request)
+                raise
+
+        return run
+
+
 async def create_booking(
-    body: BookingCreate, ctx: Ctx, idempotency_key: IdempotencyKey = None
-) -> Response | BookingOut:
-    if idempotency_key is not None:
-        fingerprint = bookings.request_fingerprint(body)
-        stored = await bookings.claim_idempotency_key(ctx, idempotency_key, fingerprint)
+    request: Request, body: BookingCreate, idempotency_key: IdempotencyKey = None
+) -> Response:
+    # The answer is ready JSON (`payloads.booking` is `BookingOut` dumped, as tests hold), not
+    # re-validated against the response model, which stays the documented shape.
+    db: Database = request.app.state.db
+    now = await get_now(request)
+    key_hash = hash_key(bearer_token(request))
+    created = None
+    if idempotency_key is None:
+        created = await bookings.create_direct(db, key_hash=key_hash, data=body, now=now)
+    if created is None:
+        return await _create_in_session(request, body, idempotency_key, now)
+    response = Response(created.body, status_code=201, media_type="application/json")
+    if key_use_due(created.key_last_used_at, now):
+        response.background = BackgroundTask(record_key_use, db, created.api_key_id, now)
+    return response
+
+
+async def _create_in_session(
+    request: Request, body: BookingCreate, idempotency_key: str | None, now: datetime
+) -> Response:
+    """The creation through the ORM, as every other route works: with an Idempotency-Key, or for
+    a service with availability settings (`bookings.create_direct` leaves those to this)."""
+    db: Database = request.app.state.db
+    background = BackgroundTasks()
+    async with db.transaction() as session:
+        caller = await get_caller(request, session, now, background)
+        ctx = await get_context(caller, session, now)
+        stored = None
+        if idempotency_key is not None:
+            fingerprint = bookings.request_fingerprint(body)
+            stored = await bookings.claim_idempotency_key(ctx, idempotency_key, fingerprint)
         if stored is not None:
-            return Response(
-                stored.response_body, status_code=stored.status_code, media_type="application/json"
+            status_code, text = stored.status_code, stored.response_body
+        else:
+            status_code, text = (
+                201,
+                (await bookings.create_booking(ctx, body)).out().model_dump_json(),
             )
-    out = (await bookings.create_booking(ctx, body)).out()
-    if idempotency_key is not None:
-        await bookings.remember_answer(ctx, idempotency_key, 201, out.model_dump_json())
-    return out
+            if idempotency_key is not None:
+                await bookings.remember_answer(ctx, idempotency_key, status_code, text)
+    return Response(
+        text, status_code=status_code, media_type="application/json", background=background
+    )
+
+
+router.add_api_route(
+    "",
+    create_booking,
+    methods=["POST"],
+    status_code=201,
+    response_model=BookingOut,
+    responses=errors(404, 409),
+    route_class_override=CreationRoute,
+)
 
 
 @router.get("/{booking_id}", response_model=BookingOut, responses=errors(404))

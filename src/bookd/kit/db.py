@@ -123,6 +123,30 @@ class Database:
         ):
             yield session
 
+    @asynccontextmanager
+    async def driver_transaction(self) -> AsyncIterator[Any]:
+        """A write transaction on the driver's own connection (an asyncpg or aiosqlite one), for
+        the few hot statements written in SQL: no ORM session and no SQLAlchemy execution per
+        statement, which together cost more than the statements' round trips (bookings/
+        repository.py). Commits when the block ends, rolls back on an exception; on SQLite it
+        queues on the same write lock as `transaction` and takes `BEGIN IMMEDIATE` likewise.
+        """
+        async with self._writing(False), self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            if not self.sqlite:
+                async with driver.transaction():
+                    yield driver
+                return
+            # The connection runs in autocommit mode (`_tune_sqlite`): the transaction is ours.
+            await driver.execute("BEGIN IMMEDIATE")
+            try:
+                yield driver
+            except BaseException:
+                await driver.rollback()
+                raise
+            await driver.commit()
+
     def _writing(self, read_only: bool) -> contextlib.AbstractAsyncContextManager[object]:
         if read_only or not self.sqlite:
             return contextlib.nullcontext()
