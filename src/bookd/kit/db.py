@@ -56,6 +56,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         kwargs["poolclass"] = NullPool
     elif not is_sqlite(url):
         kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+    if is_sqlite(url):
+        # Returned connections are reset by `_tune_sqlite`'s `reset` hook instead.
+        kwargs["pool_reset_on_return"] = None
     engine = create_async_engine(full, **kwargs)
     if is_sqlite(url):
         _tune_sqlite(engine)
@@ -74,6 +77,17 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def on_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
+        # A connection goes back to the pool with its transaction rolled back (SQLAlchemy's
+        # default, done here instead). In autocommit mode there is none unless one was left open,
+        # and asking aiosqlite's thread to roll back nothing costs a thread hand-off per checkout,
+        # paid while holding the write lock.
+        if state.transaction_was_reset or not state.asyncio_safe:
+            return  # as the default reset: nothing to do, or no way to await it
+        if record.driver_connection.in_transaction:
+            dbapi_connection.rollback()
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(conn: Any) -> None:

@@ -124,14 +124,6 @@ async def get_caller(
     return Caller(workspace=workspace, api_key_id=key_id)
 
 
-async def authenticate(request: Request) -> None:
-    """401 unless the request's API key is valid; for a route that does not take `get_caller`."""
-    db: Database = request.app.state.db
-    async with db.transaction(read_only=True) as session:
-        # Its bookkeeping is left out, as for every refused request: the task is dropped.
-        await get_caller(request, session, await get_now(request), BackgroundTasks())
-
-
 async def record_key_use(db: Database, key_id: int, now: datetime) -> None:
     """Set the key's `last_used_at`, unless another request did within the last minute."""
     try:
