@@ -3,10 +3,13 @@ event and answer as the ORM path, and everything it does not answer left to the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,9 +17,10 @@ from bookd.bookings import service as bookings
 from bookd.bookings.models import Booking, BookingLog, BookingMessage
 from bookd.bookings.schemas import BookingCreate
 from bookd.events.models import Event
+from bookd.kit import wakeup
 from bookd.kit.db import Database
 from bookd.kit.web import api_key_actor, hash_key
-from bookd.workspaces.models import BotUser, Workspace
+from bookd.workspaces.models import Workspace
 from tests import factories
 from tests.conftest import Api
 
@@ -118,30 +122,26 @@ def test_direct_creation_writes_what_the_orm_path_writes(api: Api) -> None:
     assert api.get(f"/v1/bookings/{answer['id']}").json() == answer
 
 
-def test_a_new_bot_user_is_created_on_first_use(api: Api) -> None:
+def test_a_bot_users_first_booking_is_left_to_the_orm_path(api: Api) -> None:
     svc = factories.service(api)
     now = datetime.now(UTC).replace(microsecond=0)
+    start = now + timedelta(days=3)
     data = BookingCreate.model_validate(
-        {
-            "service_id": svc["id"],
-            "bot_user_ns": "first-time",
-            "start_time": (now + timedelta(days=3)).isoformat(),
-        }
+        {"service_id": svc["id"], "bot_user_ns": "first-time", "start_time": start.isoformat()}
     )
-    created = _create_direct(api, data, now)
-    assert created is not None
-    assert json.loads(created.body)["bot_user_ns"] == "first-time"
+    assert _create_direct(api, data, now) is None
+    assert api.get("/v1/bot-users/first-time").status_code == 404
 
-    async def work(session: AsyncSession) -> BotUser | None:
-        return await session.scalar(
-            select(BotUser).where(
-                BotUser.workspace_id == api.workspace_id, BotUser.ns == "first-time"
-            )
-        )
-
-    user = api.run(work)
-    assert user is not None and user.created_at == now and not user.followups_opt_out
+    # Over HTTP the app creates the bot user with the booking; the next one takes the lane.
+    body = {
+        "service_id": svc["id"],
+        "bot_user_ns": "first-time",
+        "start_time": factories.iso(start),
+    }
+    assert api.post("/v1/bookings", body).status_code == 201
     assert api.get("/v1/bot-users/first-time").status_code == 200
+    again = _create_direct(api, data, now)
+    assert again is not None and json.loads(again.body)["bot_user_ns"] == "first-time"
 
 
 def test_availability_settings_are_left_to_the_orm_path(api: Api) -> None:
@@ -202,3 +202,30 @@ def test_what_the_lane_does_not_answer_the_app_answers(api: Api) -> None:
         headers={"Content-Type": "application/json; charset=utf-8"},
     )
     assert charset.status_code == 201, charset.text
+
+
+def test_a_near_booking_wakes_other_processes_when_it_commits(api: Api, database_url: str) -> None:
+    if api.backend != "postgresql":
+        pytest.skip(
+            "on SQLite every scheduler is in this process (tests/scheduling/test_wakeup.py)"
+        )
+    svc = factories.service(api)
+    body = {"service_uid": svc["service_uid"], "bot_user_ns": "u"}
+    factories.booking(api, service_uid=svc["service_uid"], bot_user_ns="u")  # u exists
+
+    async def notifications(start_time: str) -> int:
+        received: list[object] = []
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.add_listener(wakeup.CHANNEL, lambda *args: received.append(args))
+            answer = await asyncio.to_thread(
+                api.post, "/v1/bookings", body | {"start_time": start_time}
+            )
+            assert answer.status_code == 201, answer.text
+            await asyncio.sleep(0.3)
+        finally:
+            await conn.close()
+        return len(received)
+
+    assert asyncio.run(notifications(factories.future(days=30))) == 0
+    assert asyncio.run(notifications(factories.future(days=0, minutes=3))) == 1

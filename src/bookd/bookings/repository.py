@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy.dialects.sqlite import aiosqlite
 
+from bookd.kit import wakeup
 from bookd.kit.db import UTCDateTime
 
 
@@ -65,6 +66,35 @@ class TemplateRow:
     days: int
     hours: int
     minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewBooking:
+    """A booking about to be inserted: at its first version, never rescheduled, rated or
+    cancelled (the attribute names are the `Booking` model's, for `payloads.booking`)."""
+
+    id: int
+    workspace_id: int
+    service_id: int
+    bot_user_id: int
+    status: str
+    start_time: datetime
+    end_time: datetime
+    duration: int
+    location: str
+    source: str
+    metadata_json: str | None
+    notes: str
+    created_at: datetime
+    rating: None = None
+    cancel_reason: None = None
+    reschedule_reason: None = None
+    reschedule_count: int = 0
+    version: int = 1
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.created_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,33 +216,6 @@ async def creation_facts(
     )
 
 
-_INSERT_BOT_USER = """
-INSERT INTO bot_users (workspace_id, ns, followups_opt_out, created_at, updated_at)
-VALUES (?, ?, false, ?, ?)
-ON CONFLICT (workspace_id, ns) DO NOTHING
-"""
-_SELECT_BOT_USER = """
-SELECT id, ns, name, email, phone, timezone, locale, followups_opt_out, created_at, updated_at
-FROM bot_users WHERE workspace_id = ? AND ns = ?
-"""
-
-
-async def ensure_bot_user(
-    conn: Any, *, sqlite: bool, workspace_id: int, ns: str, now: datetime
-) -> BotUserRow:
-    """The bot user `ns`, created on first use; safe against a concurrent first use (the insert
-    waits for the other transaction's row, and the select that follows sees it once committed)."""
-    if sqlite:
-        stamp = _to_sqlite(now)
-        await conn.execute(_INSERT_BOT_USER, (workspace_id, ns, stamp, stamp))
-        rows = await conn.execute_fetchall(_SELECT_BOT_USER, (workspace_id, ns))
-        row = rows[0]
-        return BotUserRow(*row[:7], bool(row[7]), _from_sqlite(row[8]), _from_sqlite(row[9]))  # type: ignore[call-arg]
-    await conn.execute(_numbered(_INSERT_BOT_USER), workspace_id, ns, now, now)
-    row = await conn.fetchrow(_numbered(_SELECT_BOT_USER), workspace_id, ns)
-    return BotUserRow(*row)
-
-
 _BOOKING_COLUMNS = (
     "id, workspace_id, service_id, bot_user_id, status, start_time, end_time, duration, location, "
     "source, metadata, notes, reschedule_count, version, created_at, updated_at"
@@ -225,7 +228,8 @@ _LOG_COLUMNS = "booking_id, action, actor, old_status, new_status, details, crea
 _EVENT_COLUMNS = "id, workspace_id, type, booking_id, occurred_at, data, relayed"
 
 # One statement: the reminders, the log row and the event refer to the booking inserted beside
-# them; PostgreSQL checks their foreign keys at the end of the statement, when it is there.
+# them; PostgreSQL checks their foreign keys at the end of the statement, when it is there. The
+# wake-up NOTIFY (when asked for) is part of it too, so it goes out when the booking commits.
 _PG_WRITE = _numbered(f"""
 WITH booking AS (
   INSERT INTO bookings ({_BOOKING_COLUMNS})
@@ -238,8 +242,12 @@ WITH booking AS (
     AS m(template_id, sequence, title, description, scheduled_at, status, skip_reason)
 ), log AS (
   INSERT INTO booking_logs ({_LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)
+), wake AS MATERIALIZED (
+  SELECT pg_notify('{wakeup.CHANNEL}', '') WHERE ?::boolean
 )
-INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, false)
+INSERT INTO events ({_EVENT_COLUMNS})
+SELECT ?::text, ?::int, ?::text, ?::int, ?::timestamptz, ?::text, false
+FROM (VALUES (1)) AS one LEFT JOIN wake ON true
 """)
 _SQLITE_BOOKING = (
     f"INSERT INTO bookings ({_BOOKING_COLUMNS}) "
@@ -256,14 +264,15 @@ async def write_creation(
     conn: Any,
     *,
     sqlite: bool,
-    booking: Any,
+    booking: NewBooking,
     messages: list[dict[str, Any]],
     log: dict[str, Any],
     event: dict[str, Any],
+    notify: bool,
 ) -> None:
-    """Insert a new booking (at version 1, never rescheduled; any object with the `Booking`
-    model's attribute names) with its reminders, its log row and its event, the last three as the
-    rows `service` writes on the ORM path (column names as keys)."""
+    """Insert a new booking with its reminders, its log row and its event, the last three as the
+    rows `service` writes on the ORM path (column names as keys); with `notify`, wake the
+    schedulers of other processes (PostgreSQL; on SQLite there are none)."""
     b = booking
     if sqlite:
         t = _to_sqlite
@@ -341,6 +350,7 @@ async def write_creation(
         [m["status"] for m in messages],
         [m["skip_reason"] for m in messages],
         *_log_values(log, _same),
+        notify,
         *_event_values(event, _same),
     )
 

@@ -237,14 +237,21 @@ class Created:
 async def create_direct(
     db: Database, *, key_hash: str, data: BookingCreate, now: datetime
 ) -> Created | None:
-    """`create_booking` for an API request with a key (as its hash), in its own transaction, in
-    one read and one write on the driver connection (bookings/repository.py) instead of the ORM.
+    """`create_booking` for an API request with a key (as its hash), in one read and one write on
+    the driver connection (bookings/repository.py) instead of the ORM.
 
     The same checks in the same order, the same rows, the same event. None, with nothing
-    written, where the service has availability settings: their lock and check stay with
-    `create_booking`, which the caller runs instead (as it does for an Idempotency-Key).
+    written, where `create_booking` must do it: a service with availability settings (their lock
+    and check) or a bot user's first booking (its creation, safe against a concurrent one).
+
+    On SQLite the read and the write are one `BEGIN IMMEDIATE` transaction (several statements,
+    and the one writer's lock). On PostgreSQL they are a statement each, outside a transaction:
+    the write is one statement and so atomic by itself, and the read takes no lock and would see
+    a snapshot of its own in a READ COMMITTED transaction too, so a BEGIN and a COMMIT around them
+    would cost two round trips and change nothing.
     """
-    async with db.driver_transaction() as conn:
+    unit = db.driver_transaction() if db.sqlite else db.driver_connection()
+    async with unit as conn:
         facts = await repository.creation_facts(
             conn,
             sqlite=db.sqlite,
@@ -258,16 +265,14 @@ async def create_direct(
         service = _found_service(data, facts.service)
         _require_active(service)
         start = _future_start(data.start_time, now)
-        if facts.has_availability:
+        bot_user = facts.bot_user
+        if facts.has_availability or bot_user is None:
             return None
         duration = service.default_duration if data.duration is None else data.duration
         transition = decide(None, Action.CREATE, Status(data.status))
         # A creation schedules reminders and nothing else; the write below is made for that.
         assert transition.reminders is Effect.SCHEDULE and transition.followups is Effect.KEEP
-        bot_user = facts.bot_user or await repository.ensure_bot_user(
-            conn, sqlite=db.sqlite, workspace_id=facts.workspace_id, ns=data.bot_user_ns, now=now
-        )
-        booking = Booking(
+        booking = repository.NewBooking(
             id=facts.booking_id,
             workspace_id=facts.workspace_id,
             service_id=service.id,
@@ -280,13 +285,7 @@ async def create_direct(
             source=data.source,
             metadata_json=data.metadata,
             notes=data.notes,
-            rating=None,
-            cancel_reason=None,
-            reschedule_reason=None,
-            reschedule_count=0,
-            version=1,
             created_at=now,
-            updated_at=now,
         )
         tz = ZoneInfo(facts.timezone)
         messages = [_instance(booking, t, REMINDER, tz, now, now) for t in facts.templates]
@@ -294,8 +293,6 @@ async def create_direct(
             m["scheduled_at"] for m in messages if m["status"] == MessageStatus.PENDING.value
         ]
         wake = _wakes(transition, booking, pending, now)
-        if wake and not db.sqlite:
-            await conn.execute(wakeup.NOTIFY_SQL)  # delivered at COMMIT
         payload = _payload(booking, service, bot_user)
         (event_type,) = transition.events
         await repository.write_creation(
@@ -319,6 +316,7 @@ async def create_direct(
                 data=payload,
                 booking_id=booking.id,
             ),
+            notify=wake,
         )
     if wake:
         wakeup.wake_local()
@@ -643,7 +641,7 @@ async def _schedule(
 
 
 def _instance(
-    booking: Booking,
+    booking: Booking | repository.NewBooking,
     template: Template | repository.TemplateRow,
     kind: str,
     tz: ZoneInfo,

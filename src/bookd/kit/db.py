@@ -138,6 +138,15 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[Any]:
+        """A pooled connection of the driver (asyncpg) outside any transaction: each statement on
+        it commits on its own. PostgreSQL only; for work whose every write is one statement."""
+        assert not self.sqlite, "SQLite work takes driver_transaction (BEGIN IMMEDIATE)"
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            yield raw.driver_connection
+
+    @asynccontextmanager
     async def driver_transaction(self) -> AsyncIterator[Any]:
         """A write transaction on the driver's own connection (an asyncpg or aiosqlite one), for
         the few hot statements written in SQL: no ORM session and no SQLAlchemy execution per
