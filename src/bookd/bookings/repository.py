@@ -1,4 +1,5 @@
-"""The SQL of a booking creation over HTTP, on the driver's own connection.
+"""The SQL of a booking creation over HTTP, on the driver's own connection: asyncpg's, or on
+SQLite the plain sqlite3 connection inside one `Database.sqlite_job`.
 
 A creation reads its facts in one statement (the API key and its workspace, the service, whether
 the service has availability settings, the bot user, the active reminder templates, and the new
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -168,39 +170,70 @@ FACTS_SQL = {
 }
 
 
-async def creation_facts(
-    conn: Any,
+def _facts_query(
+    *, sqlite: bool, key_hash: str, service_uid: str | None, service_id: int | None, ns: str
+) -> tuple[str, tuple[Any, ...]]:
+    column, value = ("service_uid", service_uid) if service_uid is not None else ("id", service_id)
+    return FACTS_SQL[(sqlite, column)], (value, ns, key_hash)
+
+
+async def read_facts_pg(
+    conn: Any, *, key_hash: str, service_uid: str | None, service_id: int | None, ns: str
+) -> CreationFacts | None:
+    """Everything a creation reads; None if the API key is unknown or revoked."""
+    sql, params = _facts_query(
+        sqlite=False, key_hash=key_hash, service_uid=service_uid, service_id=service_id, ns=ns
+    )
+    return _facts(await conn.fetch(sql, *params), ns, _same)
+
+
+def read_facts_sqlite(
+    db: sqlite3.Connection,
     *,
-    sqlite: bool,
     key_hash: str,
     service_uid: str | None,
     service_id: int | None,
-    bot_user_ns: str,
+    ns: str,
 ) -> CreationFacts | None:
-    """Everything a creation reads; None if the API key is unknown or revoked."""
-    column, value = ("service_uid", service_uid) if service_uid is not None else ("id", service_id)
-    sql = FACTS_SQL[(sqlite, column)]
-    params = (value, bot_user_ns, key_hash)
-    rows: Sequence[Any] = (
-        await conn.execute_fetchall(sql, params) if sqlite else await conn.fetch(sql, *params)
+    """`read_facts_pg` on SQLite, on the plain connection (see `Database.sqlite_job`)."""
+    sql, params = _facts_query(
+        sqlite=True, key_hash=key_hash, service_uid=service_uid, service_id=service_id, ns=ns
     )
+    return _facts(db.execute(sql, params).fetchall(), ns, _from_sqlite)
+
+
+def _facts(rows: Sequence[Any], ns: str, time: Callable[[Any], Any]) -> CreationFacts | None:
     if not rows:
         return None
-    time = _from_sqlite if sqlite else _same
     first = rows[0]
     service = (
-        None if first[4] is None else ServiceRow(*first[4:10], time(first[10]), time(first[11]))  # type: ignore[call-arg]
+        None
+        if first[4] is None
+        else ServiceRow(
+            id=first[4],
+            service_uid=first[5],
+            name=first[6],
+            description=first[7],
+            default_duration=first[8],
+            status=first[9],
+            created_at=time(first[10]),
+            updated_at=time(first[11]),
+        )
     )
     bot_user = (
         None
         if first[13] is None
-        else BotUserRow(  # type: ignore[call-arg]
-            first[13],
-            bot_user_ns,
-            *first[14:19],
-            bool(first[19]),
-            time(first[20]),
-            time(first[21]),
+        else BotUserRow(
+            id=first[13],
+            ns=ns,
+            name=first[14],
+            email=first[15],
+            phone=first[16],
+            timezone=first[17],
+            locale=first[18],
+            followups_opt_out=bool(first[19]),
+            created_at=time(first[20]),
+            updated_at=time(first[21]),
         )
     )
     return CreationFacts(
@@ -214,6 +247,19 @@ async def creation_facts(
         templates=[TemplateRow(*row[23:30]) for row in rows if row[23] is not None],
         booking_id=first[22],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Writes:
+    """What a creation writes: the booking, and (column names as keys) the rows `service` writes
+    on the ORM path for its reminders, its log and its event; `notify`: wake the schedulers of
+    other processes (PostgreSQL; on SQLite there are none)."""
+
+    booking: NewBooking
+    messages: list[dict[str, Any]]
+    log: dict[str, Any]
+    event: dict[str, Any]
+    notify: bool
 
 
 _BOOKING_COLUMNS = (
@@ -260,69 +306,58 @@ _SQLITE_LOG = f"INSERT INTO booking_logs ({_LOG_COLUMNS}) VALUES (?, ?, ?, ?, ?,
 _SQLITE_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 0)"
 
 
-async def write_creation(
-    conn: Any,
-    *,
-    sqlite: bool,
-    booking: NewBooking,
-    messages: list[dict[str, Any]],
-    log: dict[str, Any],
-    event: dict[str, Any],
-    notify: bool,
-) -> None:
-    """Insert a new booking with its reminders, its log row and its event, the last three as the
-    rows `service` writes on the ORM path (column names as keys); with `notify`, wake the
-    schedulers of other processes (PostgreSQL; on SQLite there are none)."""
-    b = booking
-    if sqlite:
-        t = _to_sqlite
-        await conn.execute(
-            _SQLITE_BOOKING,
+def write_sqlite(db: sqlite3.Connection, w: Writes) -> None:
+    b, t = w.booking, _to_sqlite
+    db.execute(
+        _SQLITE_BOOKING,
+        (
+            b.id,
+            b.workspace_id,
+            b.service_id,
+            b.bot_user_id,
+            b.status,
+            t(b.start_time),
+            t(b.end_time),
+            b.duration,
+            b.location,
+            b.source,
+            b.metadata_json,
+            b.notes,
+            t(b.created_at),
+            t(b.updated_at),
+        ),
+    )
+    db.executemany(
+        _SQLITE_MESSAGE,
+        [
             (
-                b.id,
-                b.workspace_id,
-                b.service_id,
-                b.bot_user_id,
-                b.status,
-                t(b.start_time),
-                t(b.end_time),
-                b.duration,
-                b.location,
-                b.source,
-                b.metadata_json,
-                b.notes,
-                t(b.created_at),
-                t(b.updated_at),
-            ),
-        )
-        if messages:
-            await conn.executemany(
-                _SQLITE_MESSAGE,
-                [
-                    (
-                        m["booking_id"],
-                        m["template_id"],
-                        m["kind"],
-                        m["sequence"],
-                        m["title"],
-                        m["description"],
-                        t(m["scheduled_at"]),
-                        m["status"],
-                        t(m["sent_at"]),
-                        m["skip_reason"],
-                        t(m["created_at"]),
-                    )
-                    for m in messages
-                ],
+                m["booking_id"],
+                m["template_id"],
+                m["kind"],
+                m["sequence"],
+                m["title"],
+                m["description"],
+                t(m["scheduled_at"]),
+                m["status"],
+                t(m["sent_at"]),
+                m["skip_reason"],
+                t(m["created_at"]),
             )
-        await conn.execute(_SQLITE_LOG, _log_values(log, t))
-        await conn.execute(_SQLITE_EVENT, _event_values(event, t))
-        return
+            for m in w.messages
+        ],
+    )
+    db.execute(_SQLITE_LOG, _log_values(w.log, t))
+    db.execute(_SQLITE_EVENT, _event_values(w.event, t))
+
+
+async def write_pg(conn: Any, w: Writes) -> None:
+    b = w.booking
     # The statement fixes what every reminder row of a creation shares.
     assert all(
         m["kind"] == "reminder" and m["sent_at"] is None and m["created_at"] == b.created_at
-        for m in messages
+        for m in w.messages
     ), "a creation's messages are new reminders"
+    messages = w.messages
     await conn.execute(
         _PG_WRITE,
         b.id,
@@ -349,9 +384,9 @@ async def write_creation(
         [m["scheduled_at"] for m in messages],
         [m["status"] for m in messages],
         [m["skip_reason"] for m in messages],
-        *_log_values(log, _same),
-        notify,
-        *_event_values(event, _same),
+        *_log_values(w.log, _same),
+        w.notify,
+        *_event_values(w.event, _same),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -244,87 +245,112 @@ async def create_direct(
     written, where `create_booking` must do it: a service with availability settings (their lock
     and check) or a bot user's first booking (its creation, safe against a concurrent one).
 
-    On SQLite the read and the write are one `BEGIN IMMEDIATE` transaction (several statements,
-    and the one writer's lock). On PostgreSQL they are a statement each, outside a transaction:
-    the write is one statement and so atomic by itself, and the read takes no lock and would see
-    a snapshot of its own in a READ COMMITTED transaction too, so a BEGIN and a COMMIT around them
-    would cost two round trips and change nothing.
+    On SQLite the read, the checks and the writes run as one `BEGIN IMMEDIATE` transaction on
+    aiosqlite's thread (`Database.sqlite_job`): one thread hand-off instead of one per statement,
+    all of which were paid while holding the one write lock. On PostgreSQL the read and the write
+    are a statement each, outside a transaction: the write is one statement and so atomic by
+    itself, and the read takes no lock and would see a snapshot of its own in a READ COMMITTED
+    transaction too, so a BEGIN and a COMMIT around them would cost two round trips and change
+    nothing.
     """
-    unit = db.driver_transaction() if db.sqlite else db.driver_connection()
-    async with unit as conn:
-        facts = await repository.creation_facts(
-            conn,
-            sqlite=db.sqlite,
-            key_hash=key_hash,
-            service_uid=data.service_uid,
-            service_id=data.service_id,
-            bot_user_ns=data.bot_user_ns,
-        )
-        if facts is None:
-            raise Unauthorized("the API key is not valid")
-        service = _found_service(data, facts.service)
-        _require_active(service)
-        start = _future_start(data.start_time, now)
-        bot_user = facts.bot_user
-        if facts.has_availability or bot_user is None:
-            return None
-        duration = service.default_duration if data.duration is None else data.duration
-        transition = decide(None, Action.CREATE, Status(data.status))
-        # A creation schedules reminders and nothing else; the write below is made for that.
-        assert transition.reminders is Effect.SCHEDULE and transition.followups is Effect.KEEP
-        booking = repository.NewBooking(
-            id=facts.booking_id,
-            workspace_id=facts.workspace_id,
-            service_id=service.id,
-            bot_user_id=bot_user.id,
-            status=transition.new.value,
-            start_time=start,
-            end_time=start + timedelta(minutes=duration),
-            duration=duration,
-            location=data.location,
-            source=data.source,
-            metadata_json=data.metadata,
-            notes=data.notes,
-            created_at=now,
-        )
-        tz = ZoneInfo(facts.timezone)
-        messages = [_instance(booking, t, REMINDER, tz, now, now) for t in facts.templates]
-        pending = [
-            m["scheduled_at"] for m in messages if m["status"] == MessageStatus.PENDING.value
-        ]
-        wake = _wakes(transition, booking, pending, now)
-        payload = _payload(booking, service, bot_user)
-        (event_type,) = transition.events
-        await repository.write_creation(
-            conn,
-            sqlite=db.sqlite,
-            booking=booking,
-            messages=messages,
-            log=_log_row(
-                api_key_actor(facts.api_key_id),
-                now,
-                booking.id,
-                transition.action.value,
-                None,
-                transition.new.value,
-                {},
-            ),
-            event=outbox.row(
-                workspace_id=facts.workspace_id,
-                type=event_type,
-                occurred_at=now,
-                data=payload,
-                booking_id=booking.id,
-            ),
-            notify=wake,
-        )
-    if wake:
+    uid, service_id, ns = data.service_uid, data.service_id, data.bot_user_ns
+    planned: _Planned | None
+    if db.sqlite:
+
+        def job(conn: sqlite3.Connection) -> _Planned | None:
+            facts = repository.read_facts_sqlite(
+                conn, key_hash=key_hash, service_uid=uid, service_id=service_id, ns=ns
+            )
+            planned = _plan(facts, data, now)
+            if planned is not None:
+                repository.write_sqlite(conn, planned.writes)
+            return planned
+
+        planned = await db.sqlite_job(job)
+    else:
+        async with db.driver_connection() as conn:
+            facts = await repository.read_facts_pg(
+                conn, key_hash=key_hash, service_uid=uid, service_id=service_id, ns=ns
+            )
+            planned = _plan(facts, data, now)
+            if planned is not None:
+                await repository.write_pg(conn, planned.writes)
+    if planned is None:
+        return None
+    if planned.writes.notify:
         wakeup.wake_local()
-    return Created(
+    return planned.created
+
+
+@dataclass(frozen=True)
+class _Planned:
+    writes: repository.Writes
+    created: Created
+
+
+def _plan(
+    facts: repository.CreationFacts | None, data: BookingCreate, now: datetime
+) -> _Planned | None:
+    """`create_direct`'s checks and rows, from what it read (pure: no I/O, no clock)."""
+    if facts is None:
+        raise Unauthorized("the API key is not valid")
+    service = _found_service(data, facts.service)
+    _require_active(service)
+    start = _future_start(data.start_time, now)
+    bot_user = facts.bot_user
+    if facts.has_availability or bot_user is None:
+        return None
+    duration = service.default_duration if data.duration is None else data.duration
+    transition = decide(None, Action.CREATE, Status(data.status))
+    # A creation schedules reminders and nothing else; the write is made for that.
+    assert transition.reminders is Effect.SCHEDULE and transition.followups is Effect.KEEP
+    booking = repository.NewBooking(
+        id=facts.booking_id,
+        workspace_id=facts.workspace_id,
+        service_id=service.id,
+        bot_user_id=bot_user.id,
+        status=transition.new.value,
+        start_time=start,
+        end_time=start + timedelta(minutes=duration),
+        duration=duration,
+        location=data.location,
+        source=data.source,
+        metadata_json=data.metadata,
+        notes=data.notes,
+        created_at=now,
+    )
+    tz = ZoneInfo(facts.timezone)
+    messages = [_instance(booking, t, REMINDER, tz, now, now) for t in facts.templates]
+    pending = [m["scheduled_at"] for m in messages if m["status"] == MessageStatus.PENDING.value]
+    payload = _payload(booking, service, bot_user)
+    (event_type,) = transition.events
+    writes = repository.Writes(
+        booking=booking,
+        messages=messages,
+        log=_log_row(
+            api_key_actor(facts.api_key_id),
+            now,
+            booking.id,
+            transition.action.value,
+            None,
+            transition.new.value,
+            {},
+        ),
+        event=outbox.row(
+            workspace_id=facts.workspace_id,
+            type=event_type,
+            occurred_at=now,
+            data=payload,
+            booking_id=booking.id,
+        ),
+        notify=_wakes(transition, booking, pending, now),
+    )
+    created = Created(
         body=payloads.dumps(payload["booking"]).encode(),
         api_key_id=facts.api_key_id,
         key_last_used_at=facts.last_used_at,
     )
+    return _Planned(writes, created)
 
 
 def _found_service(data: BookingCreate, found: Any) -> Any:
