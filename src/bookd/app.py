@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import bookd
 from bookd.actions.endpoints import router as actions_router
 from bookd.availability.endpoints import router as availability_router
+from bookd.bookings.endpoints import CreationLane
 from bookd.bookings.endpoints import router as bookings_router
 from bookd.calendars.endpoints import router as calendars_router
 from bookd.catalog.endpoints import router as services_router
@@ -76,6 +77,7 @@ def create_app(
         app.include_router(router)
 
     install_console(app)
+    app.add_middleware(CreationLane)
 
     @app.get("/healthz", tags=["health"], include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -74,6 +74,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     worker: Annotated[bool, typer.Option(help="Run the scheduler in this process too")] = True,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request (off saves a few per cent of CPU per request)")
+    ] = True,
 ) -> None:
     """Apply migrations, then serve the API (and, unless --no-worker, run the scheduler)."""
     import uvicorn
@@ -82,7 +85,17 @@ def serve(
 
     settings = Settings.from_env()
     migrate.upgrade(settings.database_url)
-    uvicorn.run(create_app(settings, run_worker=worker), host=host, port=port, log_level="info")
+    # uvloop and httptools (uvicorn[standard]) by name: "auto" would fall back to the slower
+    # pure-Python ones without a word if they were missing.
+    uvicorn.run(
+        create_app(settings, run_worker=worker),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=access_log,
+        loop="uvloop",
+        http="httptools",
+    )
 
 
 @app.command("worker")

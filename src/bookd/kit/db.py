@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -43,6 +44,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+T = TypeVar("T")
+
 # Read-only work opts out of the SQLite write lock with this execution option.
 READ_ONLY = "bookd_read_only"
 
@@ -71,6 +74,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         kwargs["poolclass"] = NullPool
     elif not is_sqlite(url):
         kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+    if is_sqlite(url):
+        # Returned connections are reset by `_tune_sqlite`'s `reset` hook instead.
+        kwargs["pool_reset_on_return"] = None
     engine = create_async_engine(full, **kwargs)
     if is_sqlite(url):
         _tune_sqlite(engine)
@@ -89,6 +95,17 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def on_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
+        # A connection goes back to the pool with its transaction rolled back (SQLAlchemy's
+        # default, done here instead). In autocommit mode there is none unless one was left open,
+        # and asking aiosqlite's thread to roll back nothing costs a thread hand-off per checkout,
+        # paid while holding the write lock.
+        if state.transaction_was_reset or not state.asyncio_safe:
+            return  # as the default reset: nothing to do, or no way to await it
+        if record.driver_connection.in_transaction:
+            dbapi_connection.rollback()
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(conn: Any) -> None:
@@ -137,6 +154,46 @@ class Database:
             session.begin(),
         ):
             yield session
+
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[Any]:
+        """A pooled connection of the driver (asyncpg) outside any transaction: each statement on
+        it commits on its own. PostgreSQL only; for work whose every write is one statement."""
+        assert not self.sqlite, "SQLite work takes sqlite_job (BEGIN IMMEDIATE)"
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            yield raw.driver_connection
+
+    async def sqlite_job(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `job` on the plain sqlite3 connection in one write transaction (`BEGIN IMMEDIATE`;
+        COMMIT, or ROLLBACK if it raises), on the connection's aiosqlite thread, queued on the
+        same write lock as `transaction`.
+
+        One thread hand-off for the whole transaction instead of one per statement (each about
+        160 µs plus the event loop's turn, all paid while holding the write lock). `job` runs off
+        the event loop: it must not touch it, and should be short (it holds the lock).
+        """
+        assert self.sqlite, "PostgreSQL work takes driver_connection or transaction"
+        async with self._writing(False), self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+
+            def run() -> T:
+                db: sqlite3.Connection = driver._conn
+                # Autocommit mode (`_tune_sqlite`): the transaction is this one's own.
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = job(db)
+                except BaseException:
+                    db.rollback()
+                    raise
+                db.commit()
+                return result
+
+            # aiosqlite has no public way to run a function on its thread; `_execute` is how its
+            # own methods do it (aiosqlite is pinned; every SQLite creation test goes through it).
+            result: T = await driver._execute(run)
+            return result
 
     def _writing(self, read_only: bool) -> contextlib.AbstractAsyncContextManager[object]:
         if read_only or not self.sqlite:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 CHANNEL = "bookd_due"
+NOTIFY_SQL = f"SELECT pg_notify('{CHANNEL}', '')"
 # A change wakes the schedulers when it makes something due within this long; anything later they
 # find on their own, since none sleeps longer (the longest sleep setting is capped at this).
 WAKE_WITHIN = timedelta(minutes=5)
@@ -30,7 +31,13 @@ async def announce(session: AsyncSession) -> None:
         return
     session.info[_FLAG] = True
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+        await session.execute(text(NOTIFY_SQL))
+
+
+def wake_local() -> None:
+    """Wake this process's schedulers; called once a change that needs them has committed."""
+    for wake in list(_local):
+        wake.set()
 
 
 def subscribe() -> asyncio.Event:
@@ -46,8 +53,7 @@ def unsubscribe(wake: asyncio.Event) -> None:
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     if session.info.pop(_FLAG, False):
-        for wake in list(_local):
-            wake.set()
+        wake_local()
 
 
 @event.listens_for(Session, "after_rollback")

@@ -75,7 +75,12 @@ class Caller:
 
     @property
     def actor(self) -> str:
-        return f"api_key:{self.api_key_id}"
+        return api_key_actor(self.api_key_id)
+
+
+def api_key_actor(key_id: int) -> str:
+    """The audit log's name for what an API key does."""
+    return f"api_key:{key_id}"
 
 
 def hash_key(raw: str) -> str:
@@ -86,25 +91,35 @@ def hash_key(raw: str) -> str:
 LAST_USED_EVERY = timedelta(minutes=1)
 
 
-async def get_caller(
-    request: Request, session: Session, now: Now, background: BackgroundTasks
-) -> Caller:
+def bearer_token(request: Request) -> str:
+    """The API key the request presents, or 401."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("an API key is required: Authorization: Bearer <key>")
+    return token.strip()
+
+
+def key_use_due(last_used_at: datetime | None, now: datetime) -> bool:
+    """Whether this use of a key should be recorded: after the answer, in a transaction of its
+    own (`record_key_use`), so that a read request stays a read."""
+    return last_used_at is None or now - last_used_at >= LAST_USED_EVERY
+
+
+async def get_caller(
+    request: Request, session: Session, now: Now, background: BackgroundTasks
+) -> Caller:
     row = (
         await session.execute(
             select(ApiKey.id, ApiKey.last_used_at, Workspace)
             .join(Workspace, Workspace.id == ApiKey.workspace_id)
-            .where(ApiKey.key_hash == hash_key(token.strip()), ApiKey.revoked_at.is_(None))
+            .where(ApiKey.key_hash == hash_key(bearer_token(request)), ApiKey.revoked_at.is_(None))
         )
     ).first()
     if row is None:
         raise Unauthorized("the API key is not valid")
     key_id, last_used_at, workspace = row
-    if last_used_at is None or now - last_used_at >= LAST_USED_EVERY:
-        # After the answer, in a transaction of its own: a read request stays a read.
+    if key_use_due(last_used_at, now):
         background.add_task(record_key_use, request.app.state.db, key_id, now)
     return Caller(workspace=workspace, api_key_id=key_id)
 
