@@ -28,7 +28,7 @@ from bench.common import (
 )
 
 RATE = 1000
-LEAD = 15.0  # seconds from seeding to the first due time: seeding and the worker's start fit in it
+LEAD = 45.0  # seconds from seeding to the first due time: seeding 60,000 and the worker's start fit in it (30 s here)
 
 
 # Event seqs are taken at insert and become visible at commit: a worker's concurrent batches (or
