@@ -43,7 +43,7 @@ from bookd.catalog.models import BookingService, Template
 from bookd.events import outbox, payloads, relay
 from bookd.kit import wakeup
 from bookd.kit.clock import iso_z
-from bookd.kit.db import Database, among, insert_for, insert_rows
+from bookd.kit.db import Database, in_ids, insert_for, insert_rows
 from bookd.kit.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from bookd.kit.web import api_key_actor
 from bookd.scheduling import policy, render
@@ -823,11 +823,13 @@ class Outgoing:
 
     async def flush(self, session: AsyncSession) -> None:
         table = MESSAGES
+        dialect = session.get_bind().dialect.name
         for sent_at, ids in self.sent.items():
             await session.execute(
                 update(table)
-                .where(among(session, table.c.id, ids))
-                .values(status=MessageStatus.SENT.value, sent_at=sent_at)
+                .where(in_ids(dialect, table.c.id))
+                .values(status=MessageStatus.SENT.value, sent_at=sent_at),
+                {"ids": ids},
             )
         if self.skipped:
             await session.execute(

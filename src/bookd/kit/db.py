@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -26,7 +26,6 @@ from sqlalchemy import (
     bindparam,
     event,
     insert,
-    literal,
     make_url,
     text,
 )
@@ -209,21 +208,13 @@ class Database:
 
 
 def in_ids(dialect: str, column: Any, name: str = "ids") -> ColumnElement[bool]:
-    """`column IN (:ids)` with the list bound at execution, for a statement built once: one array
-    parameter on PostgreSQL (see `among`), an expanding parameter on SQLite."""
+    """`column IN (:ids)` for a batch of ids, the list bound at execution. On PostgreSQL one array
+    parameter (`= ANY($1)`): SQLAlchemy renders an IN list as one typed bound parameter per value,
+    which for a scheduler batch of hundreds of ids costs more than running the query. SQLite takes
+    an expanding parameter."""
     if dialect == "postgresql":
         return column == any_(bindparam(name, type_=ARRAY(BigInteger())))
     return cast("ColumnElement[bool]", column.in_(bindparam(name, expanding=True)))
-
-
-def among(session: AsyncSession, column: Any, values: Iterable[int]) -> ColumnElement[bool]:
-    """`column IN (values)` for a batch of ids. On PostgreSQL one array parameter (`= ANY($1)`):
-    SQLAlchemy renders an IN list as one typed bound parameter per value, which for a scheduler
-    batch of hundreds of ids costs more than running the query. SQLite takes the list."""
-    ids = list(values)
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(literal(ids, ARRAY(BigInteger())))
-    return cast("ColumnElement[bool]", column.in_(ids))
 
 
 async def insert_rows(
