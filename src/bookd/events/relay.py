@@ -15,7 +15,7 @@ import json
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Select, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
@@ -24,6 +24,7 @@ from bookd.webhooks.models import Delivery, Trigger
 from bookd.webhooks.schemas import ALL
 
 EVENTS = cast(Table, Event.__table__)
+UNRELAYED = text("NOT events.relayed")
 DELIVERIES = cast(Table, Delivery.__table__)
 
 
@@ -90,19 +91,23 @@ async def write_relayed(session: AsyncSession, rows: list[dict[str, Any]], now: 
     await insert_rows(session, DELIVERIES, deliveries)
 
 
+def unrelayed(limit: int) -> Select[Event]:
+    """The oldest events not yet relayed, claimed. The condition is written as the partial index's
+    own predicate, `NOT relayed`: SQLAlchemy's `relayed IS false` (PostgreSQL) and `relayed = 0`
+    (SQLite) do not match it, and both databases then read the whole table, every quarter second
+    in an idle worker's delivery loop."""
+    return (
+        select(Event)
+        .where(UNRELAYED)
+        .order_by(Event.seq)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
 async def relay_batch(session: AsyncSession, now: datetime, *, limit: int) -> int:
     """Relay up to `limit` events; returns how many. Flushes only."""
-    events = list(
-        (
-            await session.scalars(
-                select(Event)
-                .where(Event.relayed.is_(False))
-                .order_by(Event.seq)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
-    )
+    events = list((await session.scalars(unrelayed(limit))).all())
     if not events:
         return 0
     triggers = await active_triggers(session, {e.workspace_id for e in events})
