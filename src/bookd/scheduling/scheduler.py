@@ -20,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     Table,
+    any_,
     bindparam,
     func,
     inspect,
@@ -72,13 +73,6 @@ class BatchResult:
     """Seconds between each item's due time and `now`."""
 
 
-async def due_booking_ids(session: AsyncSession, now: datetime, limit: int) -> list[int]:
-    """Bookings with something due, earliest first, in one statement: three legs, each riding
-    a partial index with its own limit, merged by due time."""
-    ids = (await session.execute(_queries(session).due, {"now": now, "limit": limit})).scalars()
-    return list(dict.fromkeys(ids.all()))  # a booking's earliest due item comes first
-
-
 async def next_due(session: AsyncSession) -> datetime | None:
     """The earliest time anything falls due (for the worker's sleep)."""
     candidates = [await session.scalar(query) for query in _queries(session).next_due]
@@ -120,7 +114,7 @@ class _Queries:
 
     def __init__(self, dialect: str) -> None:
         now = bindparam("now", type_=BOOKING.start_time.type)
-        limit = bindparam("limit", type_=Integer())
+        limit = bindparam("candidates", type_=Integer())
         starts = (
             select(BOOKING.id.label("booking_id"), BOOKING.start_time.label("due"))
             .where(_status_is(BOOKING.status, *STARTABLE), BOOKING.start_time <= now)
@@ -142,17 +136,26 @@ class _Queries:
         # Each leg as a subquery: SQLite takes no ORDER BY or LIMIT on a member of a compound.
         merged = union_all(*(leg.subquery().select() for leg in (starts, ends, messages)))
         due = merged.subquery()
-        self.due = select(due.c.booking_id).order_by(due.c.due).limit(limit)
+        candidates = select(due.c.booking_id).order_by(due.c.due).limit(limit)
         self.next_due = [
             select(func.min(BOOKING.start_time)).where(_status_is(BOOKING.status, *STARTABLE)),
             select(func.min(BOOKING.end_time)).where(_status_is(BOOKING.status, IN_PROGRESS)),
             select(func.min(MESSAGE.scheduled_at)).where(_status_is(MESSAGE.status, PENDING)),
         ]
+        # The bookings with the earliest due work, claimed in one statement with the search for
+        # them: of the first `candidates` by due time, up to `limit` not locked by another
+        # worker, locked in id order (the API's lock order too). Sending the candidates' ids
+        # back and forth instead cost the worker a tenth of its time.
+        among: ColumnElement[bool] = BOOKING.id.in_(candidates.scalar_subquery())
+        if dialect == "postgresql":
+            # `= ANY(ARRAY(...))`: the candidates become one value, looked up on the primary key.
+            # As `IN (...)` the planner guesses 200 of them and merge-joins the whole key index.
+            among = BOOKING.id == any_(func.array(candidates.scalar_subquery()))
         self.claim = (
             select(*BOOKINGS.columns)
-            .where(in_ids(dialect, BOOKING.id))
+            .where(among)
             .order_by(BOOKING.id)
-            .limit(limit)
+            .limit(bindparam("limit", type_=Integer()))
             .with_for_update(skip_locked=True)
         )
         self.by_id = {
@@ -191,13 +194,10 @@ async def run_batch(
     service became inactive, goes through the booking service's transitions with ORM objects.
     """
     result = BatchResult()
-    candidates = await due_booking_ids(session, now, batch_size * 4)
-    if not candidates:
-        return result
     queries = _queries(session)
-    claimed = BOOKINGS.records(
-        await session.execute(queries.claim, {"ids": candidates, "limit": batch_size})
-    )
+    # Four candidates a place: other workers' (and lanes') claims skip the ones they hold.
+    claim = {"now": now, "candidates": batch_size * 4, "limit": batch_size}
+    claimed = BOOKINGS.records(await session.execute(queries.claim, claim))
     if not claimed:
         return result
     result.claimed = len(claimed)
