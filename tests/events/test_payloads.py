@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,6 +15,7 @@ from bookd.bookings.schemas import BookingOut, MessageOut
 from bookd.catalog.models import BookingService
 from bookd.catalog.schemas import ServiceOut
 from bookd.events import payloads
+from bookd.kit.clock import iso_z
 from bookd.workspaces.models import BotUser
 from bookd.workspaces.schemas import BotUserOut
 from tests import factories
@@ -47,20 +50,27 @@ def _loaded(api: Api, booking_id: int) -> tuple[Any, ...]:
     return api.run(work)
 
 
+def written(part: dict[str, Any]) -> Any:
+    """A part as it leaves bookd: written by `dumps` (it holds its times as datetimes)."""
+    return json.loads(payloads.dumps(part))
+
+
 def test_every_part_equals_its_schema(api: Api) -> None:
     made = _made(api, location="Raum 5 — 2. OG", metadata='{"crm": "ü"}', notes="bitte pünktlich")
     booking, service, bot_user, message = _loaded(api, made["id"])
 
-    assert payloads.booking(booking, service, bot_user) == BookingOut.of(
+    assert written(payloads.booking(booking, service, bot_user)) == BookingOut.of(
         booking, service, bot_user
     ).model_dump(mode="json")
-    assert payloads.service(service) == ServiceOut.model_validate(service).model_dump(mode="json")
-    assert payloads.bot_user(bot_user) == BotUserOut.model_validate(bot_user).model_dump(
+    assert written(payloads.service(service)) == ServiceOut.model_validate(service).model_dump(
         mode="json"
     )
-    assert payloads.message(message) == MessageOut.of(message).model_dump(mode="json")
+    assert written(payloads.bot_user(bot_user)) == BotUserOut.model_validate(bot_user).model_dump(
+        mode="json"
+    )
+    assert written(payloads.message(message)) == MessageOut.of(message).model_dump(mode="json")
     # ... and what the API itself answered for the booking.
-    assert payloads.booking(booking, service, bot_user) == made
+    assert written(payloads.booking(booking, service, bot_user)) == made
 
 
 def test_nulls_and_the_other_optional_fields(api: Api) -> None:
@@ -69,7 +79,7 @@ def test_nulls_and_the_other_optional_fields(api: Api) -> None:
     cancelled = api.post(f"/v1/bookings/{made['id']}/cancel", {"reason": "ill"}).json()
     booking, service_row, bot_user, _ = _loaded(api, made["id"])
     part = payloads.booking(booking, service_row, bot_user)
-    assert part == cancelled
+    assert written(part) == cancelled
     assert part["metadata"] is None and part["cancel_reason"] == "ill"
     assert payloads.bot_user(bot_user)["name"] is None
 
@@ -98,3 +108,23 @@ def test_dumps_writes_what_the_standard_library_writes() -> None:
         assert payloads.dumps(document) == json.dumps(
             document, separators=(",", ":"), ensure_ascii=False
         )
+
+
+def test_dumps_writes_times_as_iso_z_does() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    times = [
+        datetime(2026, 3, 29, 0, 59, 59, 999_999, tzinfo=UTC),  # microseconds dropped, not rounded
+        datetime(2026, 12, 31, 23, 0, tzinfo=berlin),  # another zone: converted to UTC
+        datetime(1999, 1, 2, 3, 4, 5, tzinfo=UTC),
+    ]
+    for value in times:
+        part = {"at": payloads.time(value), "list": [payloads.time(value)]}
+        assert payloads.dumps(part) == f'{{"at":"{iso_z(value)}","list":["{iso_z(value)}"]}}'
+        # The fallback for strings orjson refuses writes times the same way.
+        assert payloads.dumps(part | {"lone": "\ud800"}) == json.dumps(
+            {"at": iso_z(value), "list": [iso_z(value)], "lone": "\ud800"},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+    assert payloads.dumps({"at": payloads.time(times[0])}) == '{"at":"2026-03-29T00:59:59Z"}'
+    assert payloads.dumps({"at": payloads.time(times[1])}) == '{"at":"2026-12-31T22:00:00Z"}'

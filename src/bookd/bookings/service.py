@@ -862,7 +862,7 @@ def _sent(message: Any, now: datetime, table: dict[str, str]) -> dict[str, Any]:
     """The message as the API returns it once sent at `now`, title and description rendered."""
     out = payloads.message(message)
     out["status"] = MessageStatus.SENT.value
-    out["sent_at"] = iso_z(now)
+    out["sent_at"] = payloads.time(now)
     out["title"] = render.render(message.title, table)
     out["description"] = render.render(message.description, table)
     return out
@@ -871,7 +871,7 @@ def _sent(message: Any, now: datetime, table: dict[str, str]) -> dict[str, Any]:
 def _message_log(
     ctx: Context, loaded: Sendable, message: Any, action: str, reason: str | None = None
 ) -> dict[str, Any]:
-    details = {"sequence": message.sequence, "scheduled_at": iso_z(message.scheduled_at)}
+    details = {"sequence": message.sequence, "scheduled_at": payloads.time(message.scheduled_at)}
     if reason:
         details["reason"] = reason
     return {
