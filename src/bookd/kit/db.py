@@ -138,6 +138,9 @@ class Database:
         self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
             weakref.WeakKeyDictionary()
         )
+        self._job_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _JobQueue] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def session(self, *, read_only: bool = False) -> AsyncSession:
         return (self._reader if read_only else self._writer)()
@@ -168,35 +171,70 @@ class Database:
             yield raw.driver_connection
 
     async def sqlite_job(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `job` on the plain sqlite3 connection in one write transaction (`BEGIN IMMEDIATE`;
-        COMMIT, or ROLLBACK if it raises), on the connection's aiosqlite thread, queued on the
-        same write lock as `transaction`.
+        """Run `job` on the plain sqlite3 connection in a write transaction of its own (`BEGIN
+        IMMEDIATE`; COMMIT, or ROLLBACK if it raises), on the connection's aiosqlite thread,
+        queued on the same write lock as `transaction`.
 
-        One thread hand-off for the whole transaction instead of one per statement (each about
-        160 µs plus the event loop's turn, all paid while holding the write lock). `job` runs off
-        the event loop: it must not touch it, and should be short (it holds the lock).
+        The jobs that queue while the lock is taken run together when it comes free, one after
+        the other in one thread hand-off, each still in its own transaction: the lock, the pooled
+        connection, the hand-off (about 160 µs plus the event loop's turn, all paid while holding
+        the write lock) are paid once for the lot. `job` runs off the event loop: it must not
+        touch it, and should be short (it holds the lock).
         """
         assert self.sqlite, "PostgreSQL work takes driver_connection or transaction"
-        async with self._writing(False), self.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver: Any = raw.driver_connection
+        loop = asyncio.get_running_loop()
+        queue = self._job_queues.get(loop)
+        if queue is None:
+            queue = self._job_queues[loop] = _JobQueue()
+        future: asyncio.Future[Any] = loop.create_future()
+        queue.jobs.append((job, future))
+        if queue.runner is None:
+            queue.runner = loop.create_task(self._run_jobs(queue))
+        result: T = await future
+        return result
 
-            def run() -> T:
-                db: sqlite3.Connection = driver._conn
-                # Autocommit mode (`_tune_sqlite`): the transaction is this one's own.
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    result = job(db)
-                except BaseException:
-                    db.rollback()
-                    raise
-                db.commit()
-                return result
-
-            # aiosqlite has no public way to run a function on its thread; `_execute` is how its
-            # own methods do it (aiosqlite is pinned; every SQLite creation test goes through it).
-            result: T = await driver._execute(run)
-            return result
+    async def _run_jobs(self, queue: _JobQueue) -> None:
+        """One turn of the write lock for the jobs queued by the time it is taken. Jobs queued
+        meanwhile wait for a later turn, behind the writers already waiting for the lock."""
+        taken: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        try:
+            async with self._writing(False), self.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection
+                taken = [(job, f) for job, f in queue.jobs if not f.cancelled()]
+                queue.jobs.clear()
+                jobs = [job for job, _ in taken]
+                # aiosqlite has no public way to run a function on its thread; `_execute` is how
+                # its own methods do it (aiosqlite is pinned; every SQLite creation test goes
+                # through it).
+                outcomes = await driver._execute(lambda: _each_committed(driver._conn, jobs))
+        except BaseException as error:
+            failed = taken or queue.jobs
+            for _, future in failed:
+                if future.done():
+                    continue
+                if isinstance(error, asyncio.CancelledError):
+                    future.cancel()
+                else:
+                    future.set_exception(error)
+            if failed is queue.jobs:
+                queue.jobs.clear()
+            queue.runner = None
+            if queue.jobs:
+                queue.runner = asyncio.get_running_loop().create_task(self._run_jobs(queue))
+            if not isinstance(error, Exception):
+                raise
+            return
+        for (_, future), (ok, value) in zip(taken, outcomes, strict=True):
+            if future.done():
+                continue
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        queue.runner = None
+        if queue.jobs:
+            queue.runner = asyncio.get_running_loop().create_task(self._run_jobs(queue))
 
     def _writing(self, read_only: bool) -> contextlib.AbstractAsyncContextManager[object]:
         if read_only or not self.sqlite:
@@ -209,6 +247,33 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class _JobQueue:
+    """The SQLite jobs of one event loop waiting for their turn of the write lock."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self.runner: asyncio.Task[None] | None = None
+
+
+def _each_committed(
+    db: sqlite3.Connection, jobs: list[Callable[[sqlite3.Connection], Any]]
+) -> list[tuple[bool, Any]]:
+    """Run each job in a transaction of its own (the connection is in autocommit mode, see
+    `_tune_sqlite`); (True, its result) or (False, what it raised), in order."""
+    outcomes: list[tuple[bool, Any]] = []
+    for job in jobs:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = job(db)
+            db.commit()
+        except Exception as error:
+            db.rollback()
+            outcomes.append((False, error))
+        else:
+            outcomes.append((True, result))
+    return outcomes
 
 
 def in_ids(dialect: str, column: Any, name: str = "ids") -> ColumnElement[bool]:
