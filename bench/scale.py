@@ -67,11 +67,30 @@ FROM bookings b JOIN service_templates t
 """
 
 
+# The seeded tables' secondary indexes are dropped before the rows go in and made again, from
+# their own definitions, afterwards: building an index once is several times faster than growing
+# it row by row (the 2,000,000 bookings took over three minutes here, most of `make bench`'s
+# fifteen). The indexes are the migrations' to the letter, the ones the plans are read on.
+SEEDED = ("bookings", "booking_messages")
+PG_INDEXES = """
+SELECT i.indexname, i.indexdef FROM pg_indexes i
+JOIN pg_class c ON c.relname = i.indexname
+JOIN pg_index x ON x.indexrelid = c.oid
+WHERE i.tablename = ANY($1::text[]) AND NOT x.indisprimary AND NOT x.indisunique
+"""
+
+
 async def _seed_postgres(url: str, count: int, services: int) -> None:
     conn = await asyncpg.connect(pg_plain(url))
     try:
+        indexes = await conn.fetch(PG_INDEXES, list(SEEDED))
+        for index in indexes:
+            await conn.execute(f'DROP INDEX "{index["indexname"]}"')
         await conn.execute(PG_SEED, count, services)
         await conn.execute(PG_MESSAGES)
+        await conn.execute("SET maintenance_work_mem = '256MB'")
+        for index in indexes:
+            await conn.execute(index["indexdef"])
     finally:
         await conn.close()
 
@@ -79,6 +98,14 @@ async def _seed_postgres(url: str, count: int, services: int) -> None:
 def _seed_sqlite(url: str, count: int, services: int) -> None:
     now = datetime.now(UTC).replace(tzinfo=None)
     with sqlite3.connect(sqlite_path(url)) as conn:
+        marks = ",".join("?" * len(SEEDED))
+        indexes = conn.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            f" AND tbl_name IN ({marks}) AND sql NOT LIKE 'CREATE UNIQUE%'",
+            SEEDED,
+        ).fetchall()
+        for name, _sql in indexes:
+            conn.execute(f'DROP INDEX "{name}"')
         conn.execute(
             """
             WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < ?)
@@ -117,6 +144,8 @@ def _seed_sqlite(url: str, count: int, services: int) -> None:
               AND t.sequence <= CASE WHEN b.status IN ('pending', 'confirmed') THEN 2 ELSE 1 END
             """
         )
+        for _name, sql in indexes:
+            conn.execute(sql)
 
 
 def build(url: str, count: int) -> None:
