@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bookd.kit.db import is_sqlite
 from bookd.kit.wakeup import WAKE_WITHIN
 from bookd.webhooks.guard import Guard
 
@@ -46,7 +47,7 @@ class Settings:
         url = str(
             overrides.get("database_url", env.get("BOOKD_DATABASE_URL", DEFAULT_DATABASE_URL))
         )
-        batch = "500" if url.startswith("sqlite") else "1000"
+        batch = "500" if is_sqlite(url) else "1000"
         values: dict[str, object] = {
             "database_url": url,
             "db_pool_size": int(env.get("BOOKD_DB_POOL_SIZE", "10")),

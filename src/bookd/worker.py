@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import delete, make_url, select
+from sqlalchemy import delete, select
 
 from bookd.config import Settings
 from bookd.events import relay
@@ -231,11 +231,8 @@ class Worker:
     async def _listen(self, wakes: list[asyncio.Event]) -> Any:
         if self.db.sqlite:
             return None
-        url = (
-            make_url(self.db.url).set(drivername="postgresql").render_as_string(hide_password=False)
-        )
         try:
-            connection = await asyncpg.connect(url)
+            connection = await asyncpg.connect(self.db.driver_url)
             await connection.add_listener(wakeup.CHANNEL, wakeup.listener_callback(*wakes))
         except (OSError, asyncpg.PostgresError):
             log.warning(

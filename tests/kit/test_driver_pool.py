@@ -33,7 +33,7 @@ def test_connections_are_reused_and_returned_clean(scratch_postgres: str) -> Non
         finally:
             await db.dispose()
         # Disposed: the pool's server processes are gone.
-        plain = await asyncpg.connect(db._driver_url)
+        plain = await asyncpg.connect(db.driver_url)
         try:
             deadline = time.monotonic() + 5
             while True:

@@ -129,7 +129,8 @@ class Database:
         self.sqlite = is_sqlite(url)
         self.engine = create_engine(url, pool_size=pool_size)
         self.pool_size = pool_size
-        self._driver_url = (
+        # The URL as the driver itself (asyncpg) takes it, for its own connections.
+        self.driver_url = (
             make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         )
         self._driver_pools: weakref.WeakKeyDictionary[
@@ -180,23 +181,23 @@ class Database:
         nothing (asyncpg's default reset is a round trip of four statements)."""
         assert not self.sqlite, "SQLite work takes sqlite_job (BEGIN IMMEDIATE)"
         if self.pool_size <= 0:
-            conn = await asyncpg.connect(self._driver_url)
+            conn = await asyncpg.connect(self.driver_url)
             try:
                 yield conn
             finally:
                 await conn.close()
             return
-        loop = asyncio.get_running_loop()
-        opening = self._driver_pools.get(loop)
-        if opening is None:  # one task opens the pool; the requests that come meanwhile wait for it
-            opening = self._driver_pools[loop] = loop.create_task(self._open_driver_pool())
+        # One task opens the pool; the requests that come meanwhile wait for it too.
+        opening = _for_loop(
+            self._driver_pools, lambda: asyncio.get_running_loop().create_task(self._open_pool())
+        )
         pool = await opening
         async with pool.acquire() as conn:
             yield conn
 
-    async def _open_driver_pool(self) -> Any:
+    async def _open_pool(self) -> Any:
         return await asyncpg.create_pool(
-            self._driver_url, min_size=0, max_size=self.pool_size, reset=_rollback_if_open
+            self.driver_url, min_size=0, max_size=self.pool_size, reset=_rollback_if_open
         )
 
     async def sqlite_job(self, job: Callable[[sqlite3.Connection], T]) -> T:
@@ -212,21 +213,18 @@ class Database:
         short (it holds the lock).
         """
         assert self.sqlite, "PostgreSQL work takes driver_connection or transaction"
-        loop = asyncio.get_running_loop()
-        queue = self._job_queues.get(loop)
-        if queue is None:
-            queue = self._job_queues[loop] = _JobQueue()
-        future: asyncio.Future[Any] = loop.create_future()
+        queue = _for_loop(self._job_queues, _JobQueue)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         queue.jobs.append((job, future))
         if queue.runner is None:
-            queue.runner = loop.create_task(self._run_jobs(queue))
+            queue.runner = asyncio.create_task(self._run_jobs(queue))
         result: T = await future
         return result
 
     async def _run_jobs(self, queue: _JobQueue) -> None:
         """One turn of the write lock for the jobs queued by the time it is taken. Jobs queued
         meanwhile wait for a later turn, behind the writers already waiting for the lock."""
-        taken: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        taken: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] | None = None
         try:
             async with self._writing(False), self.engine.connect() as conn:
                 raw = await conn.get_raw_connection()
@@ -239,41 +237,26 @@ class Database:
                 # through it).
                 outcomes = await driver._execute(lambda: _committed_together(driver._conn, jobs))
         except BaseException as error:
-            failed = taken or queue.jobs
+            # Nothing of the turn's jobs stays; before they were taken, the queue's are the turn's.
+            failed = queue.jobs if taken is None else taken
             for _, future in failed:
-                if future.done():
-                    continue
-                if isinstance(error, asyncio.CancelledError):
-                    future.cancel()
-                else:
-                    future.set_exception(error)
-            if failed is queue.jobs:
+                _settle(future, False, error)
+            if taken is None:
                 queue.jobs.clear()
-            queue.runner = None
-            if queue.jobs:
-                queue.runner = asyncio.get_running_loop().create_task(self._run_jobs(queue))
             if not isinstance(error, Exception):
                 raise
-            return
-        for (_, future), (ok, value) in zip(taken, outcomes, strict=True):
-            if future.done():
-                continue
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
-        queue.runner = None
-        if queue.jobs:
-            queue.runner = asyncio.get_running_loop().create_task(self._run_jobs(queue))
+        else:
+            for (_, future), (ok, value) in zip(taken, outcomes, strict=True):
+                _settle(future, ok, value)
+        finally:
+            queue.runner = None
+            if queue.jobs:
+                queue.runner = asyncio.create_task(self._run_jobs(queue))
 
     def _writing(self, read_only: bool) -> contextlib.AbstractAsyncContextManager[object]:
         if read_only or not self.sqlite:
             return contextlib.nullcontext()
-        loop = asyncio.get_running_loop()
-        lock = self._write_locks.get(loop)
-        if lock is None:
-            lock = self._write_locks[loop] = asyncio.Lock()
-        return lock
+        return _for_loop(self._write_locks, asyncio.Lock)
 
     async def dispose(self) -> None:
         loop = asyncio.get_running_loop()
@@ -286,6 +269,30 @@ class Database:
                 opening.result().terminate()
         self._driver_pools.clear()
         await self.engine.dispose()
+
+
+def _for_loop(
+    table: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T], make: Callable[[], T]
+) -> T:
+    """The running event loop's entry of `table`, made on first use: locks, queues and pools
+    belong to one loop (tests drive one `Database` from several)."""
+    loop = asyncio.get_running_loop()
+    entry = table.get(loop)
+    if entry is None:
+        entry = table[loop] = make()
+    return entry
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    """Answer a queued job's caller, unless it has gone; a cancelled turn cancels it."""
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    elif isinstance(value, asyncio.CancelledError):
+        future.cancel()
+    else:
+        future.set_exception(value)
 
 
 async def _rollback_if_open(conn: Any) -> None:

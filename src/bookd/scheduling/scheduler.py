@@ -114,29 +114,29 @@ class _Queries:
 
     def __init__(self, dialect: str) -> None:
         now = bindparam("now", type_=BOOKING.start_time.type)
-        limit = bindparam("candidates", type_=Integer())
+        first = bindparam("candidates", type_=Integer())
         starts = (
             select(BOOKING.id.label("booking_id"), BOOKING.start_time.label("due"))
             .where(_status_is(BOOKING.status, *STARTABLE), BOOKING.start_time <= now)
             .order_by(BOOKING.start_time)
-            .limit(limit)
+            .limit(first)
         )
         ends = (
             select(BOOKING.id.label("booking_id"), BOOKING.end_time.label("due"))
             .where(_status_is(BOOKING.status, IN_PROGRESS), BOOKING.end_time <= now)
             .order_by(BOOKING.end_time)
-            .limit(limit)
+            .limit(first)
         )
         messages = (
             select(MESSAGE.booking_id.label("booking_id"), MESSAGE.scheduled_at.label("due"))
             .where(_status_is(MESSAGE.status, PENDING), MESSAGE.scheduled_at <= now)
             .order_by(MESSAGE.scheduled_at)
-            .limit(limit)
+            .limit(first)
         )
         # Each leg as a subquery: SQLite takes no ORDER BY or LIMIT on a member of a compound.
         merged = union_all(*(leg.subquery().select() for leg in (starts, ends, messages)))
         due = merged.subquery()
-        candidates = select(due.c.booking_id).order_by(due.c.due).limit(limit)
+        candidates = select(due.c.booking_id).order_by(due.c.due).limit(first)
         self.next_due = [
             select(func.min(BOOKING.start_time)).where(_status_is(BOOKING.status, *STARTABLE)),
             select(func.min(BOOKING.end_time)).where(_status_is(BOOKING.status, IN_PROGRESS)),
