@@ -519,6 +519,13 @@ def _rotate_secret(w: World) -> None:
     assert_not_found(w.b.post(f"/v1/triggers/{w.trigger_id}/rotate-secret"))
 
 
+@covers("POST", "/v1/triggers/{trigger_id}/recover")
+def _recover_trigger(w: World) -> None:
+    assert_not_found(
+        w.b.post(f"/v1/triggers/{w.trigger_id}/recover", {"since": "2020-01-01T00:00:00Z"})
+    )
+
+
 @covers("POST", "/v1/triggers/{trigger_id}/test")
 def _test_trigger(w: World) -> None:
     assert_not_found(w.b.post(f"/v1/triggers/{w.trigger_id}/test"))

@@ -11,8 +11,6 @@ from bookd.kit.wakeup import WAKE_WITHIN
 from bookd.webhooks.guard import Guard
 
 DEFAULT_DATABASE_URL = "sqlite:///./bookd.db"
-# A webhook request times out after 15 s; a lease shorter than this could outlive its attempt.
-MIN_WEBHOOK_LEASE_SECONDS = 20
 
 
 @dataclass(frozen=True)
@@ -35,8 +33,11 @@ class Settings:
     # Webhooks may not target private, loopback or link-local addresses unless allowed here.
     webhook_allow_private: bool = False
     webhook_allow_hosts: str = ""
-    # How long a claimed delivery stays with its sender before another may take it over (a sender
-    # that died mid-flight). Longer than the request timeout, so a live attempt is never doubled.
+    # The deadline of one webhook attempt: connecting, sending and the whole answer.
+    webhook_timeout_seconds: float = 10.0
+    # How long a claimed delivery stays with its worker before another may take it over (a worker
+    # that died mid-flight). A claimed delivery waits behind at most one round of its trigger's
+    # attempts, so at least twice the timeout: a live attempt is never doubled.
     webhook_lease_seconds: int = 60
     # Events (and their deliveries) older than this are pruned; 0 keeps them for ever.
     event_retention_days: int = 30
@@ -58,6 +59,7 @@ class Settings:
             "webhook_allow_private": env.get("BOOKD_WEBHOOK_ALLOW_PRIVATE", "").lower()
             in ("1", "true", "yes"),
             "webhook_allow_hosts": env.get("BOOKD_WEBHOOK_ALLOW_HOSTS", ""),
+            "webhook_timeout_seconds": float(env.get("BOOKD_WEBHOOK_TIMEOUT_SECONDS", "10")),
             "webhook_lease_seconds": int(env.get("BOOKD_WEBHOOK_LEASE_SECONDS", "60")),
             "event_retention_days": int(env.get("BOOKD_EVENT_RETENTION_DAYS", "30")),
         }
@@ -70,10 +72,12 @@ class Settings:
             )
         if not 1 <= settings.scheduler_concurrency <= 16:
             raise ValueError("BOOKD_SCHEDULER_CONCURRENCY must be from 1 to 16")
-        if settings.webhook_lease_seconds < MIN_WEBHOOK_LEASE_SECONDS:
+        if not 0 < settings.webhook_timeout_seconds <= 300:
+            raise ValueError("BOOKD_WEBHOOK_TIMEOUT_SECONDS must be more than 0 and at most 300")
+        if settings.webhook_lease_seconds < 2 * settings.webhook_timeout_seconds:
             raise ValueError(
-                f"BOOKD_WEBHOOK_LEASE_SECONDS must be at least {MIN_WEBHOOK_LEASE_SECONDS}"
-                " (longer than a webhook request may take)"
+                "BOOKD_WEBHOOK_LEASE_SECONDS must be at least twice BOOKD_WEBHOOK_TIMEOUT_SECONDS"
+                " (a claimed delivery may wait for one attempt before its own)"
             )
         return settings
 

@@ -2,7 +2,8 @@
 
 - the scheduler loop: tick, commit, sleep until the next due time (at most about a second) or until
   woken by a change;
-- the delivery loop: relay new events into deliveries, send the due deliveries, prune old events.
+- the delivery pipeline (`webhooks.delivery.Dispatcher`): relay new events into deliveries, send
+  the due deliveries trigger by trigger, record the attempts; prune old events now and then.
 """
 
 from __future__ import annotations
@@ -28,14 +29,13 @@ from bookd.kit.clock import Clock, system_now
 from bookd.kit.db import Database, insert_for
 from bookd.scheduling import metrics, scheduler
 from bookd.scheduling.models import WorkerHeartbeat
+from bookd.webhooks.delivery import Dispatcher
 from bookd.webhooks.models import Delivery
-from bookd.webhooks.sender import Sender
 
 log = logging.getLogger("bookd.worker")
 
 MIN_SLEEP = 0.05
 HEARTBEAT_EVERY = timedelta(seconds=5)
-DELIVERY_POLL = 0.25
 RELAY_BATCH = 500
 PRUNE_EVERY = timedelta(hours=1)
 PRUNE_BATCH = 1000
@@ -52,13 +52,16 @@ class Worker:
         settings: Settings,
         *,
         clock: Clock = system_now,
-        sender: Sender | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
-        self.sender = sender or Sender(
-            db, settings.guard, lease=timedelta(seconds=settings.webhook_lease_seconds)
+        self.dispatcher = Dispatcher(
+            db,
+            settings.guard,
+            clock=clock,
+            timeout=timedelta(seconds=settings.webhook_timeout_seconds),
+            lease=timedelta(seconds=settings.webhook_lease_seconds),
         )
         self.last_prune: datetime | None = None
         self.name = worker_name()
@@ -139,7 +142,7 @@ class Worker:
         """Relay, then send what is due at `now` once; the states the sent deliveries ended in."""
         now = now or self.clock()
         await self.relay(now)
-        return await self.sender.run_once(now)
+        return await self.dispatcher.run_once(now)
 
     async def prune(self, now: datetime | None = None) -> int:
         """Delete events past the retention whose deliveries are all finished (with them)."""
@@ -173,21 +176,15 @@ class Worker:
         try:
             await asyncio.gather(self.run_scheduler(stop), self.run_deliveries(stop))
         finally:
-            await self.sender.aclose()
+            await self.dispatcher.aclose()
 
     async def run_deliveries(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                now = self.clock()
-                if self.last_prune is None or now - self.last_prune >= PRUNE_EVERY:
-                    await self.prune(now)
-                sent = await self.deliver(now)
-                if sent:
-                    continue
-            except Exception:
-                log.exception("delivery loop failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), DELIVERY_POLL)
+        await self.dispatcher.run(stop, self._before_claim)
+
+    async def _before_claim(self, now: datetime) -> None:
+        if self.last_prune is None or now - self.last_prune >= PRUNE_EVERY:
+            await self.prune(now)
+        await self.relay(now)
 
     async def run_scheduler(self, stop: asyncio.Event) -> None:
         """Until `stop` is set; the batches under way when it is set commit first.
@@ -220,6 +217,8 @@ class Worker:
             wake.clear()
             try:
                 result = await self.tick(heartbeat=heartbeat)
+                if result.claimed:
+                    self.dispatcher.nudge()  # its events' deliveries are due now
                 if result.claimed >= self.settings.scheduler_batch_size:
                     continue  # more is waiting
                 delay = await self._sleep_seconds()

@@ -86,7 +86,13 @@ def test_receiver_down_fails_then_manual_retry(
     while states != ["failed"]:
         delivery = api.get(f"/v1/triggers/{hook['id']}/deliveries").json()["data"][0]
         now = datetime.fromisoformat(delivery["next_attempt_at"].replace("Z", "+00:00"))
+        # From the fifth failure in a row the endpoint's circuit is open: its retries wait for
+        # the circuit's probe when that comes later than their own next attempt.
+        retry_at = api.get(f"/v1/triggers/{hook['id']}").json()["retry_at"]
+        if retry_at is not None:
+            now = max(now, datetime.fromisoformat(retry_at.replace("Z", "+00:00")))
         states = deliver(client, worker, now + timedelta(seconds=1))
+        assert states, "the due attempt was not made"
         attempts += 1
     delivery = api.get(f"/v1/triggers/{hook['id']}/deliveries").json()["data"][0]
     assert attempts == 10 == len(delivery["attempt_log"])

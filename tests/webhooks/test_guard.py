@@ -5,16 +5,17 @@ attempt's connection opens, on the address connected to."""
 from __future__ import annotations
 
 import dataclasses
+import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from bookd.config import Settings
-from bookd.webhooks.guard import Guard, UnsafeURL, guarded_transport
+from bookd.webhooks import client
+from bookd.webhooks.guard import Guard, UnsafeURL
 from bookd.worker import Worker
 from tests import factories
 from tests.conftest import Api, TestClock
@@ -200,15 +201,37 @@ def test_the_guard_is_asked_again_before_every_attempt(
 
 
 async def test_the_check_is_made_on_the_connection_itself(receiver: Receiver) -> None:
-    # Whatever was checked before, a request through the guarded transport opens its connection
+    # Whatever was checked before, a request through the webhook client opens its connection
     # only to an address the guard allows, resolved once: a second lookup that answers with a
     # private address (DNS rebinding) has nothing to slip past.
     url = receiver.url_for("rebinding").replace("127.0.0.1", "localhost")
-    async with httpx.AsyncClient(transport=guarded_transport(Guard())) as strict:
-        with pytest.raises(UnsafeURL, match="resolves to"):
-            await strict.post(url, content=b"{}")
+    body, headers = b"{}", {"content-type": "application/json"}
+    deadline = timedelta(seconds=5)
+    strict, strict_resolver = client.new_session(Guard())
+    async with strict:
+        answer = await client.post(strict, strict_resolver, url, body, headers, deadline=deadline)
+        assert answer.status_code is None and answer.response is not None
+        assert answer.response.startswith("refused:") and "resolves to" in answer.response
+        # An address written into the URL never reaches the resolver: checked all the same.
+        literal = receiver.url_for("rebinding")
+        answer = await client.post(
+            strict, strict_resolver, literal, body, headers, deadline=deadline
+        )
+        assert answer.response is not None and answer.response.startswith("refused:")
     assert receiver.at("rebinding") == []
     allowed = Guard(allowed_hosts=frozenset({"localhost"}))
-    async with httpx.AsyncClient(transport=guarded_transport(allowed)) as lenient:
-        assert (await lenient.post(url, content=b"{}")).status_code == 200
+    lenient, lenient_resolver = client.new_session(allowed)
+    async with lenient:
+        answer = await client.post(lenient, lenient_resolver, url, body, headers, deadline=deadline)
+        assert answer.status_code == 200
     assert len(receiver.at("rebinding")) == 1
+
+
+def test_a_connection_opens_only_to_an_address_the_resolver_handed_out() -> None:
+    # The socket factory is the last check, made for the very address being connected: one the
+    # resolver did not hand out (however the connection came to be asked for) gets no socket.
+    resolver = client.GuardedResolver(Guard(allow_private=True))
+    with pytest.raises(UnsafeURL, match=r"10\.1\.2\.3"):
+        resolver.socket_for((socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", 80)))
+    resolver.handed_out.add("10.1.2.3")
+    resolver.socket_for((socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.1.2.3", 80))).close()

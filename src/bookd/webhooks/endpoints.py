@@ -13,8 +13,10 @@ from bookd.webhooks import service as webhooks
 from bookd.webhooks.guard import Guard
 from bookd.webhooks.schemas import (
     DeliveryOut,
+    Recovered,
     TriggerCreate,
     TriggerOut,
+    TriggerRecover,
     TriggerUpdate,
     TriggerWithSecret,
 )
@@ -92,6 +94,19 @@ async def rotate_secret(
 ) -> TriggerWithSecret:
     trigger = await webhooks.rotate_secret(session, caller.workspace_id, trigger_id, now)
     return TriggerWithSecret(**TriggerOut.of(trigger).model_dump(), secret=trigger.secret)
+
+
+@router.post(
+    "/v1/triggers/{trigger_id}/recover",
+    response_model=Recovered,
+    responses=errors(404),
+    summary="After an outage: send every delivery that failed since a time once more, oldest first",
+)
+async def recover_trigger(
+    trigger_id: TriggerId, body: TriggerRecover, caller: CurrentCaller, session: Session, now: Now
+) -> Recovered:
+    requeued = await webhooks.recover(session, caller.workspace_id, trigger_id, body.since, now)
+    return Recovered(requeued=requeued)
 
 
 @router.post(

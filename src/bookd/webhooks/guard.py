@@ -2,23 +2,18 @@
 reserved address (cloud metadata services live at link-local 169.254.169.254).
 
 The address is checked as resolved: at trigger creation, and at every connection a send opens,
-where the connection goes to the very address that was checked (`guarded_transport`). A name that
-later resolves somewhere private, or answers differently on a second lookup (DNS rebinding), cannot
-sneak a request past the check.
+where the connection goes to the very address that was checked (`client.GuardedResolver`). A name
+that later resolves somewhere private, or answers differently on a second lookup (DNS rebinding),
+cannot sneak a request past the check.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import socket
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
-
-import httpcore
-import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -95,53 +90,3 @@ class Guard:
         if not addresses:
             raise UnsafeURL(f"the host {host!r} does not resolve")
         return addresses
-
-
-class GuardedNetwork(httpcore.AsyncNetworkBackend):
-    """Opens TCP connections only to addresses the guard allows, resolving the name once: the
-    connection goes to the address that was checked (TLS still verifies the original name)."""
-
-    def __init__(self, guard: Guard) -> None:
-        self.guard = guard
-        self.inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        *others, last = await self.guard.resolve(host, port)
-        for address in others:
-            with contextlib.suppress(httpcore.ConnectError, httpcore.ConnectTimeout):
-                return await self.inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-        return await self.inner.connect_tcp(last, port, timeout, local_address, socket_options)
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise UnsafeURL("webhooks are not sent over unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
-
-
-def guarded_transport(guard: Guard) -> httpx.AsyncHTTPTransport:
-    """httpx's own transport, with its connections opened through `GuardedNetwork`."""
-    transport = httpx.AsyncHTTPTransport()
-    # httpx does not take a network backend; its pool is rebuilt with ours (same defaults).
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
-        max_connections=100,
-        max_keepalive_connections=20,
-        keepalive_expiry=5.0,
-        network_backend=GuardedNetwork(guard),
-    )
-    return transport

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bookd.kit.db import Base, BigId
@@ -23,6 +23,13 @@ class Trigger(Base):
     service_uids: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
     disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    # How many attempts to this endpoint may be in flight at once, per worker process.
+    concurrency: Mapped[int] = mapped_column(default=8, server_default=text("8"))
+    # The circuit breaker: failed attempts in a row, since when the endpoint has been failing, and
+    # while `retry_at` lies ahead the trigger's deliveries wait (then one attempt probes it).
+    failures: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    failing_since: Mapped[datetime | None]
+    retry_at: Mapped[datetime | None]
     secret: Mapped[str] = mapped_column(String(100))
     # After a rotation the old secret signs too until this time, so receivers can switch over.
     previous_secret: Mapped[str | None] = mapped_column(String(100))
@@ -48,14 +55,18 @@ class Delivery(Base):
     last_status_code: Mapped[int | None]
     last_error: Mapped[str | None] = mapped_column(String(500))
     delivered_at: Mapped[datetime | None]
+    # Sent again by hand or by a recovery: one attempt, and a failure fails the delivery.
+    final: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
     __table_args__ = (
         Index("uq_deliveries_event_seq_trigger_id", "event_seq", "trigger_id", unique=True),
         Index("ix_deliveries_trigger_id_id", "trigger_id", "id"),
+        # Claims take the due deliveries of each trigger in turn, oldest first.
         Index(
-            "ix_deliveries_due",
+            "ix_deliveries_trigger_id_due",
+            "trigger_id",
             "next_attempt_at",
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, HttpUrl, field_validator
 
 from bookd.bookings.domain import EventType
+from bookd.bookings.schemas import QueryTime
 from bookd.catalog.schemas import ServiceUid
 from bookd.kit.schemas import Input, Output, UTCTime
 from bookd.webhooks.models import Delivery, DeliveryAttempt, Trigger
@@ -20,6 +21,7 @@ EventTypes = Annotated[
 ]
 ServiceUids = Annotated[list[ServiceUid], Field(max_length=20)]
 TriggerStatus = Literal["active", "paused"]
+Concurrency = Annotated[int, Field(strict=True, ge=1, le=64)]
 
 
 def _unique_types(value: list[str]) -> list[str]:
@@ -32,6 +34,8 @@ class TriggerCreate(Input):
     event_types: EventTypes = Field(default_factory=lambda: [ALL])  # type: ignore[arg-type]
     service_uids: ServiceUids | None = None
     status: TriggerStatus = "active"
+    concurrency: Concurrency = 8
+    """Attempts to this endpoint in flight at once, per worker process."""
 
     _dedupe = field_validator("event_types")(_unique_types)
 
@@ -42,6 +46,17 @@ class TriggerUpdate(Input):
     event_types: EventTypes | None = None
     service_uids: ServiceUids | None = None
     status: TriggerStatus | None = None
+    concurrency: Concurrency | None = None
+
+
+class TriggerRecover(Input):
+    since: QueryTime
+    """Every delivery of the trigger that failed at or after this time is sent once more."""
+
+
+class Recovered(Output):
+    requeued: int
+    """How many failed deliveries were made pending again."""
 
 
 class TriggerOut(Output):
@@ -51,8 +66,15 @@ class TriggerOut(Output):
     event_types: list[str]
     service_uids: list[str] | None
     status: str
-    """active, paused, or disabled (by bookd, after a 410 Gone answer)."""
+    """active, paused, or disabled (by bookd: after a 410 Gone answer, or after failing for five
+    days)."""
     disabled_reason: str | None
+    concurrency: int
+    failures: int
+    """Failed attempts in a row; from 5 on, the circuit is open."""
+    failing_since: UTCTime | None
+    retry_at: UTCTime | None
+    """While the circuit is open: when the endpoint is next tried (its deliveries wait till then)."""
     previous_secret_until: UTCTime | None
     created_at: UTCTime
     updated_at: UTCTime
@@ -67,6 +89,10 @@ class TriggerOut(Output):
             service_uids=json.loads(trigger.service_uids) if trigger.service_uids else None,
             status=trigger.status,
             disabled_reason=trigger.disabled_reason,
+            concurrency=trigger.concurrency,
+            failures=trigger.failures,
+            failing_since=trigger.failing_since,
+            retry_at=trigger.retry_at,
             previous_secret_until=trigger.previous_secret_until,
             created_at=trigger.created_at,
             updated_at=trigger.updated_at,

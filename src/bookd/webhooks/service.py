@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
@@ -39,6 +39,7 @@ async def create_trigger(
         event_types=json.dumps(data.event_types),
         service_uids=json.dumps(data.service_uids) if data.service_uids is not None else None,
         status=data.status,
+        concurrency=data.concurrency,
         secret=signing.new_secret(),
         created_at=now,
         updated_at=now,
@@ -79,6 +80,8 @@ async def update_trigger(
     changes = data.model_dump(exclude_unset=True)
     if data.url is not None:
         await _check_url(guard, str(data.url))
+        if trigger.url != str(data.url):
+            _close_circuit(trigger)  # another endpoint: its record starts afresh
         trigger.url = str(data.url)
     if data.name is not None:
         trigger.name = data.name
@@ -88,12 +91,22 @@ async def update_trigger(
         trigger.service_uids = (
             json.dumps(data.service_uids) if data.service_uids is not None else None
         )
+    if data.concurrency is not None:
+        trigger.concurrency = data.concurrency
     if data.status is not None:
+        if data.status == "active" and trigger.status != "active":
+            _close_circuit(trigger)  # switched on again by hand: tried at once
         trigger.status = data.status
         trigger.disabled_reason = None
     trigger.updated_at = now
     await session.flush()
     return trigger
+
+
+def _close_circuit(trigger: Trigger) -> None:
+    trigger.failures = 0
+    trigger.failing_since = None
+    trigger.retry_at = None
 
 
 async def delete_trigger(session: AsyncSession, workspace_id: int, trigger_id: int) -> None:
@@ -112,17 +125,6 @@ async def rotate_secret(
     trigger.updated_at = now
     await session.flush()
     return trigger
-
-
-def signing_keys(trigger: Trigger, now: datetime) -> list[str]:
-    keys = [trigger.secret]
-    if (
-        trigger.previous_secret
-        and trigger.previous_secret_until
-        and trigger.previous_secret_until > now
-    ):
-        keys.append(trigger.previous_secret)
-    return keys
 
 
 async def send_test_event(
@@ -217,13 +219,51 @@ async def get_delivery(
 async def retry_delivery(
     session: AsyncSession, workspace_id: int, delivery_id: int, now: datetime
 ) -> tuple[Delivery, str, str]:
-    """Send again now, once more: a delivery that failed (or succeeded) becomes pending and due."""
+    """Send again now: a delivery that failed (or succeeded) becomes pending and due, for one
+    attempt; a pending one is tried now. The trigger's circuit, if open, lets it through as its
+    probe."""
     delivery, event_id, event_type = await get_delivery(
         session, workspace_id, delivery_id, lock=True
     )
+    delivery.final = delivery.status != "pending"
     delivery.status = "pending"
     delivery.next_attempt_at = now
     delivery.lease = None
     delivery.updated_at = now
+    await session.execute(
+        update(Trigger).where(Trigger.id == delivery.trigger_id).values(retry_at=None)
+    )
     await session.flush()
     return delivery, event_id, event_type
+
+
+async def recover(
+    session: AsyncSession, workspace_id: int, trigger_id: int, since: datetime, now: datetime
+) -> int:
+    """After an outage: every delivery of the trigger that failed since `since` is sent once more,
+    oldest first (each due at its creation time, so the claims take them in that order). A trigger
+    that bookd disabled is switched on again, its circuit closed. How many were requeued."""
+    trigger = await get_trigger(session, workspace_id, trigger_id, lock=True)
+    if trigger.status == "disabled":
+        trigger.status = "active"
+        trigger.disabled_reason = None
+    _close_circuit(trigger)
+    trigger.updated_at = now
+    result = await session.execute(
+        update(Delivery)
+        .where(
+            Delivery.trigger_id == trigger.id,
+            Delivery.status == "failed",
+            Delivery.updated_at >= since,
+        )
+        .values(
+            status="pending",
+            final=True,
+            lease=None,
+            next_attempt_at=Delivery.created_at,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.flush()
+    return int(getattr(result, "rowcount", 0) or 0)

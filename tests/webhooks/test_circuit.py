@@ -1,0 +1,264 @@
+"""Fairness and the endpoint's own record: claims take every trigger in turn, an endpoint that keeps
+failing is backed off as a whole (and disabled after five days), a receiver can stop one message's
+retries, and a recovery sends what failed during an outage once more."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookd.bookings.domain import EventType
+from bookd.events import outbox
+from bookd.events.models import Event
+from bookd.events.schemas import EventOut, envelope
+from bookd.webhooks.delivery import CIRCUIT_AFTER
+from bookd.worker import Worker
+from tests.conftest import Api, TestClock
+from tests.webhooks.receiver import Receiver
+from tests.webhooks.support import Hooks, parse, relay
+
+
+def deliver(client: TestClient, worker: Worker, now: datetime) -> list[str]:
+    assert client.portal is not None
+    return client.portal.call(worker.deliver, now)
+
+
+def pinned(clock: TestClock) -> datetime:
+    now = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=5)
+    clock.set(now)
+    return now
+
+
+def make_events(api: Api, count: int, now: datetime) -> list[str]:
+    """`count` events of the workspace straight into the outbox (the API would take long to make
+    hundreds); their ids, oldest first."""
+
+    async def work(session: AsyncSession) -> list[str]:
+        events = [
+            outbox.record(
+                session,
+                workspace_id=api.workspace_id,
+                type=EventType.BOOKING_CREATED,
+                occurred_at=now,
+                data={"booking": {"id": n}, "service": {"service_uid": "load"}},
+            )
+            for n in range(count)
+        ]
+        await session.flush()
+        return [event.id for event in events]
+
+    return api.run(work)
+
+
+def ids(receiver: Receiver, name: str) -> list[str]:
+    return [r.headers["webhook-id"] for r in receiver.at(name)]
+
+
+def test_claims_take_every_trigger_in_turn(
+    api: Api,
+    make_workspace: Any,
+    client: TestClient,
+    worker: Worker,
+    clock: TestClock,
+    receiver: Receiver,
+) -> None:
+    # One workspace has 300 deliveries queued, older than another workspace's single event: the
+    # first claim takes that event along with the first share of the backlog.
+    other = make_workspace()
+    busy, quiet = Hooks(api, receiver), Hooks(other, receiver)
+    try:
+        busy.add("busy")
+        quiet.add("quiet")
+        now = pinned(clock)
+        make_events(api, 300, now - timedelta(minutes=1))
+        relay(client, worker, now)
+        [single] = make_events(other, 1, now)
+        relay(client, worker, now)
+
+        states = deliver(client, worker, now)
+        assert ids(receiver, "quiet") == [single]
+        # Each trigger's share: twice its concurrency (8), oldest first.
+        assert len(receiver.at("busy")) == 16
+        assert states.count("succeeded") == 17
+        while deliver(client, worker, now):
+            pass
+        assert len(set(ids(receiver, "busy"))) == 300
+    finally:
+        busy.remove_all()
+        quiet.remove_all()
+
+
+def test_a_failing_endpoint_is_backed_off_as_a_whole_and_probed(
+    api: Api, client: TestClient, worker: Worker, clock: TestClock, hooks: Hooks, receiver: Receiver
+) -> None:
+    hook = hooks.add("flaky", concurrency=1)
+    assert hook["concurrency"] == 1 and hook["failures"] == 0 and hook["retry_at"] is None
+    receiver.answer(500, times=1000, name="flaky")
+    now = pinned(clock)
+    make_events(api, 20, now)
+    relay(client, worker, now)
+
+    # Two deliveries a round (twice the concurrency of 1), each failing: the third round makes
+    # six failures in a row, and the circuit opens.
+    for _ in range(3):
+        assert deliver(client, worker, now) == ["pending", "pending"]
+    trigger = hooks.get("flaky")
+    assert trigger["failures"] == 6 >= CIRCUIT_AFTER
+    assert parse(trigger["failing_since"]) == now
+    assert parse(trigger["retry_at"]) == now + timedelta(seconds=5)
+    assert trigger["status"] == "active"
+
+    # Fourteen deliveries are due and never tried yet; none is tried while the circuit is open.
+    assert deliver(client, worker, now + timedelta(seconds=4)) == []
+    assert len(receiver.at("flaky")) == 6
+    untried = [d for d in hooks.deliveries("flaky") if d["attempts"] == 0]
+    assert len(untried) == 14 and {d["status"] for d in untried} == {"pending"}
+
+    # Then one attempt probes the endpoint; it fails, and the wait grows (as long as it has been
+    # failing).
+    probe_at = now + timedelta(seconds=6)
+    assert deliver(client, worker, probe_at) == ["pending"]
+    assert deliver(client, worker, probe_at) == []
+    trigger = hooks.get("flaky")
+    assert trigger["failures"] == 7
+    assert parse(trigger["retry_at"]) == probe_at + timedelta(seconds=6)
+
+    # The endpoint is back: the probe succeeds, the circuit closes, the backlog flows again.
+    with receiver.lock:
+        receiver.path_answers[receiver.path("flaky")].clear()
+    back_at = now + timedelta(seconds=13)
+    assert deliver(client, worker, back_at) == ["succeeded"]
+    trigger = hooks.get("flaky")
+    assert trigger["failures"] == 0 and trigger["failing_since"] is None
+    assert trigger["retry_at"] is None
+    assert deliver(client, worker, back_at) == ["succeeded", "succeeded"]
+    while deliver(client, worker, back_at + timedelta(hours=1)):
+        pass
+    assert {d["status"] for d in hooks.deliveries("flaky")} == {"succeeded"}
+
+
+def test_an_endpoint_failing_for_five_days_is_disabled_and_recovered(
+    api: Api, client: TestClient, worker: Worker, clock: TestClock, hooks: Hooks, receiver: Receiver
+) -> None:
+    hooks.add("down", concurrency=1)
+    receiver.answer(503, times=1000, name="down")
+    now = pinned(clock)
+    made = make_events(api, 8, now)
+    relay(client, worker, now)
+    for _ in range(3):
+        deliver(client, worker, now)
+    assert hooks.get("down")["failures"] == 6
+
+    # Still failing five days on: the next probe disables the trigger, with the reason.
+    later = now + timedelta(days=5, seconds=1)
+    assert deliver(client, worker, later) == ["pending"]
+    trigger = hooks.get("down")
+    assert trigger["status"] == "disabled"
+    assert trigger["disabled_reason"].startswith("failing since ")
+    assert trigger["disabled_reason"].endswith("last answer: HTTP 503")
+    # Nothing is lost: the deliveries wait, pending, and none goes out while it is disabled.
+    assert deliver(client, worker, later + timedelta(days=1)) == []
+    assert {d["status"] for d in hooks.deliveries("down")} == {"pending"}
+
+    # The receiver answers again, and a recovery sends the failed ones once more, oldest first
+    # (here none failed for good yet: the recovery switches the trigger on, and the pending
+    # deliveries flow).
+    with receiver.lock:
+        receiver.path_answers[receiver.path("down")].clear()
+    recovered = api.post(
+        f"/v1/triggers/{hooks.id('down')}/recover",
+        {"since": (now - timedelta(hours=1)).isoformat()},
+    )
+    assert recovered.status_code == 200, recovered.text
+    assert recovered.json() == {"requeued": 0}
+    trigger = hooks.get("down")
+    assert trigger["status"] == "active" and trigger["disabled_reason"] is None
+    assert trigger["failures"] == 0
+    while deliver(client, worker, later + timedelta(days=1)):
+        pass
+    assert set(ids(receiver, "down")) == set(made)
+    assert {d["status"] for d in hooks.deliveries("down")} == {"succeeded"}
+
+
+def test_abort_message_stops_one_message_and_recover_sends_it_once_more(
+    api: Api, client: TestClient, worker: Worker, clock: TestClock, hooks: Hooks, receiver: Receiver
+) -> None:
+    hooks.add("picky", concurrency=1)
+    abort = {"webhook-delivery": "abort-message"}
+    receiver.answer(422, times=3, headers=abort, name="picky")
+    now = pinned(clock)
+    made = make_events(api, 3, now)
+    relay(client, worker, now)
+    for _ in range(3):
+        deliver(client, worker, now)
+    deliveries = hooks.deliveries("picky")
+    assert [d["status"] for d in deliveries] == ["failed"] * 3
+    assert all(d["attempts"] == 1 for d in deliveries)
+    assert "abort-message" in deliveries[0]["last_error"]
+    # A refusal of one message says nothing of the endpoint: no failures counted against it.
+    assert hooks.get("picky")["failures"] == 0
+    assert ids(receiver, "picky") == made
+
+    # Sent again once, oldest first; one that fails now fails for good at once.
+    receiver.answer(500, times=1, name="picky")
+    later = now + timedelta(minutes=10)
+    recovered = api.post(f"/v1/triggers/{hooks.id('picky')}/recover", {"since": now.isoformat()})
+    assert recovered.status_code == 200 and recovered.json() == {"requeued": 3}
+    while deliver(client, worker, later):
+        pass
+    assert ids(receiver, "picky") == made + made
+    by_event = {d["event_id"]: d for d in hooks.deliveries("picky")}
+    assert by_event[made[0]]["status"] == "failed" and by_event[made[0]]["attempts"] == 2
+    assert [by_event[m]["status"] for m in made[1:]] == ["succeeded", "succeeded"]
+    # A second recovery requeues only what failed since its own time.
+    again = api.post(
+        f"/v1/triggers/{hooks.id('picky')}/recover",
+        {"since": (later + timedelta(minutes=1)).isoformat()},
+    )
+    assert again.json() == {"requeued": 0}
+
+
+def test_recover_checks_its_input(api: Api, hooks: Hooks) -> None:
+    hooks.add("checked")
+    path = f"/v1/triggers/{hooks.id('checked')}/recover"
+    missing = api.post(path, {})
+    assert missing.status_code == 422
+    assert missing.json()["error"]["details"][0]["field"].endswith("since")
+    naive = api.post(path, {"since": "2026-01-01T00:00:00"})
+    assert naive.status_code == 422
+    assert (
+        api.post("/v1/triggers/999999/recover", {"since": "2026-01-01T00:00:00Z"}).status_code
+        == 404
+    )
+
+
+def test_the_webhook_body_is_the_event_as_the_api_shows_it(
+    api: Api, client: TestClient, worker: Worker, clock: TestClock, hooks: Hooks, receiver: Receiver
+) -> None:
+    # The body is written around the stored payload text; it must say what the API's model does.
+    hooks.add("body")
+    now = pinned(clock)
+    [made] = make_events(api, 1, now)
+    deliver(client, worker, now)
+    [request] = receiver.at("body")
+
+    async def stored(session: AsyncSession) -> Event:
+        event = await session.scalar(select(Event).where(Event.id == made))
+        assert event is not None
+        return event
+
+    event = api.run(stored)
+    expected = EventOut.of(event).model_dump_json()
+    assert json.loads(request.body) == json.loads(expected)
+    assert request.body == envelope(
+        id=event.id,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        workspace_id=event.workspace_id,
+        data=event.data,
+    )
