@@ -1,4 +1,4 @@
-"""`make bench` / `python -m bench [1 2 3 4 5]`: run the workloads, print the table, write
+"""`make bench` / `python -m bench [1 2 3 4 5 6]`: run the workloads, print the table, write
 bench/results/latest.json. BOOKD_BENCH_QUICK=1 scales every workload down for a quick look."""
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def show(path: str) -> int:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--table"]:
         return show(argv[1] if len(argv) > 1 else "latest.json")
-    from bench import availability, creation, lateness, scale, throughput
+    from bench import availability, creation, delivery, lateness, scale, throughput
 
     workloads = {
         "1": throughput.run,
@@ -94,6 +94,7 @@ def main(argv: list[str]) -> int:
         "3": creation.run,
         "4": scale.run,
         "5": availability.run,
+        "6": delivery.run,
     }
     chosen = argv or list(workloads)
     if not postgres_up():

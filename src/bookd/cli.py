@@ -136,7 +136,12 @@ def worker_command(
             await db.dispose()
 
     _freeze_heap()
-    asyncio.run(run())
+    # uvloop, as `bookd serve` runs on it (uvicorn[standard]): the webhook pipeline's socket work
+    # costs markedly less there.
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(run())
 
 
 def _freeze_heap() -> None:

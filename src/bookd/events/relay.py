@@ -19,7 +19,7 @@ from sqlalchemy import Select, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
-from bookd.kit.db import insert_for, insert_rows
+from bookd.kit.db import insert_rows
 from bookd.webhooks.models import Delivery, Trigger
 from bookd.webhooks.schemas import ALL
 
@@ -117,13 +117,10 @@ async def relay_batch(session: AsyncSession, now: datetime, *, limit: int) -> in
         for trigger in triggers[event.workspace_id]
         if matches(trigger, event.type, event.data)
     ]
-    if rows:
-        insert = insert_for(session)
-        await session.execute(
-            insert(Delivery)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["event_seq", "trigger_id"])
-        )
+    # One statement of arrays (`insert_rows`): a multi-row VALUES is compiled anew for every
+    # batch, one bound parameter per value, which cost more than everything else the relay does.
+    # The events are claimed (FOR UPDATE SKIP LOCKED), so no other relay makes their deliveries.
+    await insert_rows(session, DELIVERIES, rows)
     await session.execute(
         update(Event).where(Event.seq.in_([e.seq for e in events])).values(relayed=True),
         execution_options={"synchronize_session": False},

@@ -57,6 +57,7 @@ class GuardedResolver(AbstractResolver):
     def __init__(self, guard: Guard) -> None:
         self.guard = guard
         self.handed_out: set[str] = set()
+        self.admitted: set[str] = set()
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
@@ -80,15 +81,22 @@ class GuardedResolver(AbstractResolver):
 
     def admit(self, url: str) -> None:
         """Check a URL before it is posted to: its form, and an address written into it, which
-        aiohttp connects to without asking the resolver."""
+        aiohttp connects to without asking the resolver. (The guard does not change: a URL once
+        admitted is admitted again without a look.)"""
+        if url in self.admitted:
+            return
         host, _port = self.guard.split(url)
         try:
             address = ipaddress.ip_address(host.strip("[]"))
         except ValueError:
+            if len(self.admitted) < 100_000:
+                self.admitted.add(url)
             return  # a name: the resolver checks it
         if not self.guard.address_allowed(host, address):
             raise UnsafeURL(f"{host} is a private, loopback or reserved address")
         self.handed_out.add(str(address))
+        if len(self.admitted) < 100_000:
+            self.admitted.add(url)
 
     def socket_for(self, info: tuple[object, ...]) -> socket.socket:
         """aiohttp's `socket_factory`: a socket for the address being connected, if it is one the

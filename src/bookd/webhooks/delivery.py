@@ -28,8 +28,10 @@ import asyncio
 import contextlib
 import email.utils
 import logging
+import math
 import random
 import secrets
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -71,6 +73,11 @@ CIRCUIT_LONGEST_WAIT = timedelta(days=1)
 # How often an idle pipeline looks for due deliveries (a new event wakes it sooner).
 POLL = 0.25
 ERROR_PAUSE = 1.0
+# Tries of one batch of attempt records before it is left to the leases.
+RECORD_TRIES = 3
+# How long the pipeline claims with the triggers it read (a change of URL, secret or status, made
+# anywhere, takes effect within this long; this process's own circuit verdicts at once).
+ENDPOINTS_FRESH = 0.5
 
 
 def backoff(
@@ -172,10 +179,13 @@ class Lane:
     more: bool = False
     # The trigger has failed attempts counted against it: a success must reset the count.
     failures_known: bool = False
+    # Attempts ended but not yet recorded: their leases are still held.
+    unrecorded: int = 0
 
     @property
     def held(self) -> int:
-        return self.in_flight + len(self.queued)
+        """The deliveries this lane holds leased: a stalled recorder stops its claims too."""
+        return self.in_flight + len(self.queued) + self.unrecorded
 
 
 class Dispatcher:
@@ -202,6 +212,7 @@ class Dispatcher:
         self._wake: asyncio.Event | None = None
         self._flush: asyncio.Event | None = None
         self._fresh = True
+        self._endpoints: tuple[float, dict[int, Endpoint]] = (-math.inf, {})
 
     # --- the pieces ----------------------------------------------------------------------------
 
@@ -211,11 +222,19 @@ class Dispatcher:
             self._http = client.new_session(self.guard)
         return self._http
 
-    async def claim(self, now: datetime, room: Callable[[Endpoint], int]) -> list[Claimed]:
-        """Lease up to `room(endpoint)` due deliveries of every endpoint that may be sent to."""
+    async def claim(
+        self, now: datetime, room: Callable[[Endpoint], int], *, cached: bool = False
+    ) -> list[Claimed]:
+        """Lease up to `room(endpoint)` due deliveries of every endpoint that may be sent to.
+        With `cached`, the endpoints read at most ENDPOINTS_FRESH ago serve again: the pipeline
+        claims many times a second, and reading the triggers cost it as much as the claim."""
         lease = secrets.token_hex(8)
         async with self.db.transaction() as session:
-            endpoints = {e.id: e for e in await repository.endpoints(session, now)}
+            read_at, known = self._endpoints
+            if not cached or time.monotonic() - read_at > ENDPOINTS_FRESH:
+                known = {e.id: e for e in await repository.endpoints(session, now)}
+                self._endpoints = (time.monotonic(), known)
+            endpoints = known
             wants = {e.id: room(e) for e in endpoints.values()}
             due = await repository.claim(session, wants, now, now + self.lease, lease)
         due.sort(key=lambda d: d.delivery_id)  # oldest first within each trigger's share
@@ -264,6 +283,7 @@ class Dispatcher:
         if any(r.status_code == 410 for r in results):
             await repository.disable(session, trigger_id, "the endpoint answered 410 Gone", now)
             await self._hand_back(session, trigger_id, now)
+            self._endpoints = (-math.inf, {})
             return
         last_success = max((i for i, r in enumerate(results) if r.succeeded), default=-1)
         streak = sum(1 for r in results[last_success + 1 :] if r.endpoint_failed)
@@ -285,9 +305,11 @@ class Dispatcher:
             reason = f"failing since {iso_z(since)}; last answer: {answer}"
             await repository.disable(session, trigger_id, reason, now)
             await self._hand_back(session, trigger_id, now)
+            self._endpoints = (-math.inf, {})
             return
         retry_at = now + circuit_wait(now - (since or now))
         await repository.open_circuit(session, trigger_id, retry_at)
+        self._endpoints = (-math.inf, {})
         await self._hand_back(session, trigger_id, retry_at)
 
     async def _hand_back(self, session: AsyncSession, trigger_id: int, at: datetime) -> None:
@@ -348,7 +370,7 @@ class Dispatcher:
                     if self._fresh:
                         self._fresh = False
                         await before_claim(now)
-                    for item in await self.claim(now, self._room):
+                    for item in await self.claim(now, self._room, cached=True):
                         self._queue(item)
                     self._forget_idle()
                 except Exception:
@@ -392,16 +414,22 @@ class Dispatcher:
         try:
             result = await self.attempt(item, self.clock())
             self._ended.append((item, result))
+            lane.unrecorded += 1
             assert self._flush is not None
             self._flush.set()
         finally:
             lane.in_flight -= 1
             self._start(lane)
-            if lane.more and lane.held <= lane.concurrency and self._wake is not None:
-                self._wake.set()
+            self._refill(lane)
+
+    def _refill(self, lane: Lane) -> None:
+        """Ask for a claim when a lane whose last claim was full has room for another."""
+        if lane.more and lane.held <= lane.concurrency and self._wake is not None:
+            self._wake.set()
 
     async def _recorder(self, stop: asyncio.Event) -> None:
         assert self._flush is not None
+        failed = 0
         while True:
             await self._flush.wait()
             self._flush.clear()
@@ -410,13 +438,29 @@ class Dispatcher:
                 try:
                     await self.record(ended, self.clock())
                 except Exception:
-                    # Kept for the next batch: the leases last far longer than a retry takes.
-                    log.exception("recording deliveries failed; retrying")
-                    self._ended[:0] = ended
-                    await asyncio.sleep(ERROR_PAUSE)
-                    self._flush.set()
+                    failed += 1
+                    if failed < RECORD_TRIES:
+                        log.exception("recording deliveries failed; retrying")
+                        self._ended[:0] = ended
+                        await asyncio.sleep(ERROR_PAUSE)
+                        self._flush.set()
+                        continue
+                    # Given up: their leases run out and the deliveries are tried again (at
+                    # least once), rather than every later attempt waiting behind this batch.
+                    log.exception(
+                        "recording %d deliveries failed; left to their leases", len(ended)
+                    )
+                failed = 0
+                self._recorded(ended)
             if stop.is_set() and not self._tasks and not self._ended:
                 return
+
+    def _recorded(self, ended: list[tuple[Claimed, Result]]) -> None:
+        for item, _ in ended:
+            lane = self.lanes.get(item.due.trigger_id)
+            if lane is not None:
+                lane.unrecorded -= 1
+                self._refill(lane)
 
     def _forget_idle(self) -> None:
         for trigger_id in [t for t, lane in self.lanes.items() if lane.held == 0]:

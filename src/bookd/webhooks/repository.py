@@ -17,9 +17,11 @@ from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Integer,
     String,
     Table,
+    Text,
     bindparam,
     case,
     func,
@@ -31,7 +33,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
-from bookd.kit.db import UTCDateTime, insert_rows
+from bookd.kit.db import UTCDateTime
 from bookd.webhooks.models import Delivery, DeliveryAttempt, Trigger
 
 DELIVERIES = cast(Table, Delivery.__table__)
@@ -203,6 +205,35 @@ async def claim(
     return [Due(*row) for row in rows]
 
 
+# An attempt is stored only while its delivery exists: a trigger deleted (with its deliveries)
+# while the attempt was in flight leaves nothing to attach it to.
+_PG_ATTEMPTS = text(
+    """
+INSERT INTO delivery_attempts
+  (delivery_id, attempted_at, status_code, latency_ms, succeeded, response)
+SELECT v.* FROM unnest(:delivery_id, :attempted_at, :status_code, :latency_ms, :succeeded,
+                       :response)
+  AS v(delivery_id, attempted_at, status_code, latency_ms, succeeded, response)
+WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.delivery_id)
+"""
+).bindparams(
+    bindparam("delivery_id", type_=ARRAY(BigInteger())),
+    bindparam("attempted_at", type_=ARRAY(UTCDateTime())),
+    bindparam("status_code", type_=ARRAY(Integer())),
+    bindparam("latency_ms", type_=ARRAY(Integer())),
+    bindparam("succeeded", type_=ARRAY(Boolean())),
+    bindparam("response", type_=ARRAY(Text())),
+)
+
+_SQLITE_ATTEMPT = text(
+    """
+INSERT INTO delivery_attempts
+  (delivery_id, attempted_at, status_code, latency_ms, succeeded, response)
+SELECT :delivery_id, :attempted_at, :status_code, :latency_ms, :succeeded, :response
+WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = :delivery_id)
+"""
+).bindparams(bindparam("attempted_at", type_=UTCDateTime()))
+
 _PG_RECORD = text(
     """
 UPDATE deliveries d SET
@@ -254,22 +285,23 @@ async def record(session: AsyncSession, results: list[Result], now: datetime) ->
     and only the attempt is added."""
     if not results:
         return
-    await insert_rows(
-        session,
-        ATTEMPTS,
-        [
-            {
-                "delivery_id": r.delivery_id,
-                "attempted_at": r.attempted_at,
-                "status_code": r.status_code,
-                "latency_ms": r.latency_ms,
-                "succeeded": r.succeeded,
-                "response": r.response,
-            }
-            for r in results
-        ],
-    )
-    if session.get_bind().dialect.name == "postgresql":
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    attempts = {
+        "delivery_id": [r.delivery_id for r in results],
+        "attempted_at": [r.attempted_at for r in results],
+        "status_code": [r.status_code for r in results],
+        "latency_ms": [r.latency_ms for r in results],
+        "succeeded": [r.succeeded for r in results],
+        "response": [r.response for r in results],
+    }
+    if postgresql:
+        await session.execute(_PG_ATTEMPTS, attempts)
+    else:
+        await session.execute(
+            _SQLITE_ATTEMPT,
+            [dict(zip(attempts, row, strict=True)) for row in zip(*attempts.values(), strict=True)],
+        )
+    if postgresql:
         await session.execute(
             _PG_RECORD,
             {
