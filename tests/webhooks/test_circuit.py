@@ -4,10 +4,12 @@ retries, and a recovery sends what failed during an outage once more."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,11 +18,22 @@ from bookd.bookings.domain import EventType
 from bookd.events import outbox
 from bookd.events.models import Event
 from bookd.events.schemas import EventOut, envelope
-from bookd.webhooks.delivery import CIRCUIT_AFTER
+from bookd.webhooks.delivery import CIRCUIT_AFTER, rounds
 from bookd.worker import Worker
 from tests.conftest import Api, TestClock
 from tests.webhooks.receiver import Receiver
 from tests.webhooks.support import Hooks, parse, relay
+
+
+@pytest.fixture
+def worker(client: TestClient, clock: TestClock) -> Worker:
+    """A worker whose lease covers two rounds of a lane's attempts (20 s, twice the timeout):
+    each claim takes twice a trigger's concurrency, which the counts below are written for."""
+    app: Any = client.app
+    settings = dataclasses.replace(app.state.settings, webhook_lease_seconds=20)
+    worker = Worker(app.state.db, settings, clock=clock)
+    assert rounds(worker.dispatcher.lease, worker.dispatcher.timeout) == 2
+    return worker
 
 
 def deliver(client: TestClient, worker: Worker, now: datetime) -> list[str]:

@@ -35,6 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -169,6 +170,18 @@ class Database:
             session.begin(),
         ):
             yield session
+
+    @asynccontextmanager
+    async def statements(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for work made of statements each whole in itself (no ORM objects): on
+        PostgreSQL each commits on its own, without the BEGIN and COMMIT round trips of a
+        transaction; on SQLite they run in one write transaction, queued on the write lock."""
+        if self.sqlite:
+            async with self._writing(False), self.engine.begin() as conn:
+                yield conn
+            return
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[Any]:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import aiohttp
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookd.events.schemas import envelope
 from bookd.kit.clock import Clock, iso_z, system_now
@@ -229,14 +229,14 @@ class Dispatcher:
         With `cached`, the endpoints read at most ENDPOINTS_FRESH ago serve again: the pipeline
         claims many times a second, and reading the triggers cost it as much as the claim."""
         lease = secrets.token_hex(8)
-        async with self.db.transaction() as session:
+        async with self.db.statements() as conn:
             read_at, known = self._endpoints
             if not cached or time.monotonic() - read_at > ENDPOINTS_FRESH:
-                known = {e.id: e for e in await repository.endpoints(session, now)}
+                known = {e.id: e for e in await repository.endpoints(conn, now)}
                 self._endpoints = (time.monotonic(), known)
             endpoints = known
             wants = {e.id: room(e) for e in endpoints.values()}
-            due = await repository.claim(session, wants, now, now + self.lease, lease)
+            due = await repository.claim(conn, wants, now, now + self.lease, lease)
         due.sort(key=lambda d: d.delivery_id)  # oldest first within each trigger's share
         keys = {e.id: signing_keys(e, now) for e in endpoints.values()}
         return [
@@ -271,18 +271,18 @@ class Dispatcher:
         by_trigger: dict[int, list[Result]] = {}
         for item, result in ended:
             by_trigger.setdefault(item.due.trigger_id, []).append(result)
-        async with self.db.transaction() as session:
-            await repository.record(session, [result for _, result in ended], now)
+        async with self.db.statements() as conn:
+            await repository.record(conn, [result for _, result in ended], now)
             for trigger_id, results in by_trigger.items():
-                await self._judge(session, trigger_id, results, now)
+                await self._judge(conn, trigger_id, results, now)
 
     async def _judge(
-        self, session: AsyncSession, trigger_id: int, results: list[Result], now: datetime
+        self, conn: AsyncConnection, trigger_id: int, results: list[Result], now: datetime
     ) -> None:
         """The circuit breaker's and the 410 rule's verdict on one trigger's newest attempts."""
         if any(r.status_code == 410 for r in results):
-            await repository.disable(session, trigger_id, "the endpoint answered 410 Gone", now)
-            await self._hand_back(session, trigger_id, now)
+            await repository.disable(conn, trigger_id, "the endpoint answered 410 Gone", now)
+            await self._hand_back(conn, trigger_id, now)
             self._endpoints = (-math.inf, {})
             return
         last_success = max((i for i, r in enumerate(results) if r.succeeded), default=-1)
@@ -292,7 +292,7 @@ class Dispatcher:
         if streak == 0 and not (reset and (lane is None or lane.failures_known)):
             return
         counts = await repository.count_failures(
-            session, trigger_id, streak=streak, reset=reset, now=now
+            conn, trigger_id, streak=streak, reset=reset, now=now
         )
         if lane is not None:
             lane.failures_known = counts is not None and counts[0] > 0
@@ -303,23 +303,23 @@ class Dispatcher:
         answer = f"HTTP {last.status_code}" if last.status_code else (last.last_error or "none")
         if since is not None and now - since >= DISABLE_AFTER:
             reason = f"failing since {iso_z(since)}; last answer: {answer}"
-            await repository.disable(session, trigger_id, reason, now)
-            await self._hand_back(session, trigger_id, now)
+            await repository.disable(conn, trigger_id, reason, now)
+            await self._hand_back(conn, trigger_id, now)
             self._endpoints = (-math.inf, {})
             return
         retry_at = now + circuit_wait(now - (since or now))
-        await repository.open_circuit(session, trigger_id, retry_at)
+        await repository.open_circuit(conn, trigger_id, retry_at)
         self._endpoints = (-math.inf, {})
-        await self._hand_back(session, trigger_id, retry_at)
+        await self._hand_back(conn, trigger_id, retry_at)
 
-    async def _hand_back(self, session: AsyncSession, trigger_id: int, at: datetime) -> None:
+    async def _hand_back(self, conn: AsyncConnection, trigger_id: int, at: datetime) -> None:
         """Return a lane's waiting claims unattempted (its endpoint is not to be tried now)."""
         lane = self.lanes.get(trigger_id)
         if lane is None or not lane.queued:
             return
         waiting = [(c.due.delivery_id, c.lease) for c in lane.queued]
         lane.queued.clear()
-        await repository.release(session, waiting, at)
+        await repository.release(conn, waiting, at)
 
     # --- once, for tests and catch-up ----------------------------------------------------------
 
@@ -330,7 +330,7 @@ class Dispatcher:
 
         def room(endpoint: Endpoint) -> int:
             widths[endpoint.id] = _width(endpoint)
-            return _depth(endpoint)
+            return self._depth(endpoint)
 
         claimed = await self.claim(now, room)
         if not claimed:
@@ -383,13 +383,21 @@ class Dispatcher:
         finally:
             await self._wind_down(recorder)
 
+    def _depth(self, endpoint: Endpoint) -> int:
+        """How many of a trigger's deliveries a worker holds: its attempts in flight and whole
+        rounds of them waiting behind (as many as the lease covers: fewer claims, each larger);
+        only the probe while its circuit is open."""
+        if endpoint.failures >= CIRCUIT_AFTER:
+            return 1
+        return rounds(self.lease, self.timeout) * endpoint.concurrency
+
     def _room(self, endpoint: Endpoint) -> int:
         lane = self.lanes.get(endpoint.id)
         if lane is None:
             lane = self.lanes[endpoint.id] = Lane(endpoint.concurrency)
         lane.concurrency = _width(endpoint)
         lane.failures_known = endpoint.failures > 0
-        want = _depth(endpoint) - lane.held
+        want = self._depth(endpoint) - lane.held
         lane.more = False
         lane.asked = want
         return max(want, 0)
@@ -423,7 +431,7 @@ class Dispatcher:
             self._refill(lane)
 
     def _refill(self, lane: Lane) -> None:
-        """Ask for a claim when a lane whose last claim was full has room for another."""
+        """Ask for a claim when a lane whose last claim was full is down to its last round."""
         if lane.more and lane.held <= lane.concurrency and self._wake is not None:
             self._wake.set()
 
@@ -475,8 +483,8 @@ class Dispatcher:
             lane.queued.clear()
         if waiting:
             with contextlib.suppress(Exception):
-                async with self.db.transaction() as session:
-                    await repository.release(session, waiting, self.clock())
+                async with self.db.statements() as conn:
+                    await repository.release(conn, waiting, self.clock())
         if self._tasks:
             await asyncio.wait(set(self._tasks))
         assert self._flush is not None
@@ -497,10 +505,11 @@ def _width(endpoint: Endpoint) -> int:
     return 1 if endpoint.failures >= CIRCUIT_AFTER else endpoint.concurrency
 
 
-def _depth(endpoint: Endpoint) -> int:
-    """How many of a trigger's deliveries a worker holds: those in flight and as many waiting
-    behind them; only the probe while its circuit is open."""
-    return 1 if endpoint.failures >= CIRCUIT_AFTER else 2 * endpoint.concurrency
+def rounds(lease: timedelta, timeout: timedelta) -> int:
+    """How many rounds of a lane's attempts a worker may hold leased: a delivery claimed last
+    waits for the rounds ahead of it, then takes its own, all within its lease (at least 2: the
+    lease is at least twice the timeout)."""
+    return max(2, int(lease / timeout) - 1)
 
 
 async def _first_of(stop: asyncio.Event, wake: asyncio.Event | None, *, seconds: float) -> bool:

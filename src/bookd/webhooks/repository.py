@@ -30,7 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookd.events.models import Event
 from bookd.kit.db import UTCDateTime
@@ -91,10 +91,10 @@ class Result:
     endpoint_failed: bool = False
 
 
-async def endpoints(session: AsyncSession, now: datetime) -> list[Endpoint]:
+async def endpoints(conn: AsyncConnection, now: datetime) -> list[Endpoint]:
     """The active triggers whose circuit is closed, or open with its wait over."""
     t = TRIGGERS.c
-    rows = await session.execute(
+    rows = await conn.execute(
         select(
             t.id,
             t.url,
@@ -153,14 +153,14 @@ SELECT d.id, d.trigger_id FROM json_each(:wants) AS w JOIN deliveries d ON d.id 
 
 
 async def claim(
-    session: AsyncSession, wants: dict[int, int], now: datetime, until: datetime, lease: str
+    conn: AsyncConnection, wants: dict[int, int], now: datetime, until: datetime, lease: str
 ) -> list[Due]:
     """Lease up to `wants[trigger]` due deliveries of each trigger, oldest first, until `until`."""
     wants = {trigger: want for trigger, want in wants.items() if want > 0}
     if not wants:
         return []
-    if session.get_bind().dialect.name == "postgresql":
-        rows = await session.execute(
+    if conn.dialect.name == "postgresql":
+        rows = await conn.execute(
             _PG_CLAIM,
             {
                 "trigger_ids": list(wants),
@@ -171,7 +171,7 @@ async def claim(
             },
         )
         return [Due(*row) for row in rows]
-    candidates = await session.execute(
+    candidates = await conn.execute(
         _SQLITE_CANDIDATES,
         {"wants": json.dumps(wants), "now": now, "most": max(wants.values())},
     )
@@ -184,10 +184,10 @@ async def claim(
     if not ids:
         return []
     d, e = DELIVERIES.c, EVENTS.c
-    await session.execute(
+    await conn.execute(
         update(DELIVERIES).where(d.id.in_(ids)).values(lease=lease, next_attempt_at=until)
     )
-    rows = await session.execute(
+    rows = await conn.execute(
         select(
             d.id,
             d.trigger_id,
@@ -279,13 +279,13 @@ _SQLITE_RECORD = (
 )
 
 
-async def record(session: AsyncSession, results: list[Result], now: datetime) -> None:
+async def record(conn: AsyncConnection, results: list[Result], now: datetime) -> None:
     """Store the attempts and each delivery's next state; a delivery whose lease is no longer
     this one's (it ran out and another worker took the delivery over) keeps what that one writes,
     and only the attempt is added."""
     if not results:
         return
-    postgresql = session.get_bind().dialect.name == "postgresql"
+    postgresql = conn.dialect.name == "postgresql"
     attempts = {
         "delivery_id": [r.delivery_id for r in results],
         "attempted_at": [r.attempted_at for r in results],
@@ -295,14 +295,14 @@ async def record(session: AsyncSession, results: list[Result], now: datetime) ->
         "response": [r.response for r in results],
     }
     if postgresql:
-        await session.execute(_PG_ATTEMPTS, attempts)
+        await conn.execute(_PG_ATTEMPTS, attempts)
     else:
-        await session.execute(
+        await conn.execute(
             _SQLITE_ATTEMPT,
             [dict(zip(attempts, row, strict=True)) for row in zip(*attempts.values(), strict=True)],
         )
     if postgresql:
-        await session.execute(
+        await conn.execute(
             _PG_RECORD,
             {
                 "ids": [r.delivery_id for r in results],
@@ -316,7 +316,7 @@ async def record(session: AsyncSession, results: list[Result], now: datetime) ->
             },
         )
         return
-    await session.execute(
+    await conn.execute(
         _SQLITE_RECORD,
         [
             {
@@ -334,13 +334,13 @@ async def record(session: AsyncSession, results: list[Result], now: datetime) ->
     )
 
 
-async def release(session: AsyncSession, leased: list[tuple[int, str]], at: datetime) -> None:
+async def release(conn: AsyncConnection, leased: list[tuple[int, str]], at: datetime) -> None:
     """Hand claimed deliveries back unattempted, due at `at` (a stopping worker's, or those of
     an endpoint whose circuit just opened)."""
     if not leased:
         return
     d = DELIVERIES.c
-    await session.execute(
+    await conn.execute(
         update(DELIVERIES)
         .where(d.id.in_([i for i, _ in leased]), d.lease.in_({lease for _, lease in leased}))
         .values(lease=None, next_attempt_at=at)
@@ -348,7 +348,7 @@ async def release(session: AsyncSession, leased: list[tuple[int, str]], at: date
 
 
 async def count_failures(
-    session: AsyncSession, trigger_id: int, *, streak: int, reset: bool, now: datetime
+    conn: AsyncConnection, trigger_id: int, *, streak: int, reset: bool, now: datetime
 ) -> tuple[int, datetime | None, str] | None:
     """Count a batch's outcomes for one trigger into its circuit: with `reset` (an attempt
     succeeded) the count restarts at the failures after the last success, else grows by them.
@@ -367,7 +367,7 @@ async def count_failures(
             "failing_since": func.coalesce(t.failing_since, bindparam("since", now, UTCDateTime())),
         }
     row = (
-        await session.execute(
+        await conn.execute(
             update(TRIGGERS)
             .where(t.id == trigger_id)
             .values(**values)
@@ -377,14 +377,14 @@ async def count_failures(
     return None if row is None else (row[0], row[1], row[2])
 
 
-async def open_circuit(session: AsyncSession, trigger_id: int, until: datetime) -> None:
+async def open_circuit(conn: AsyncConnection, trigger_id: int, until: datetime) -> None:
     t = TRIGGERS.c
-    await session.execute(update(TRIGGERS).where(t.id == trigger_id).values(retry_at=until))
+    await conn.execute(update(TRIGGERS).where(t.id == trigger_id).values(retry_at=until))
 
 
-async def disable(session: AsyncSession, trigger_id: int, reason: str, now: datetime) -> None:
+async def disable(conn: AsyncConnection, trigger_id: int, reason: str, now: datetime) -> None:
     t = TRIGGERS.c
-    await session.execute(
+    await conn.execute(
         update(TRIGGERS)
         .where(t.id == trigger_id, t.status == "active")
         .values(status="disabled", disabled_reason=reason[:200], retry_at=None, updated_at=now)
