@@ -243,7 +243,10 @@ def deliver_with_one_killed(
     assert set(duplicates.values()) <= {2}
     held = {(r["event_id"], r["trigger"]) for r in rows if r["id"] in held_ids}
     assert set(duplicates) <= held, "a pair arrived twice that the killed worker did not hold"
-    assert len(held) <= CLAIM_LIMIT, f"the killed worker held {len(held)} leases"
+    # Leases that stayed put for seconds after the kill are the killed worker's, and a busy live
+    # worker's too on a loaded machine: what had not arrived by the kill is bounded all the same.
+    unsent = held - set(arrivals[:killed_at])
+    assert len(unsent) <= CLAIM_LIMIT, f"{len(unsent)} held deliveries had not arrived"
     print(
         f"\n{pairs} pairs delivered in {time.monotonic() - began:.0f} s by {len(codes)} workers,"
         f" one killed after {killed_at} requests while it held {len(held)} leased deliveries"

@@ -181,7 +181,16 @@ class Database:
                 yield conn
             return
         async with self.engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            # Planned for their parameters every time: after five runs PostgreSQL may settle on a
+            # generic plan, and for the delivery claim's LATERAL that one read every due
+            # delivery of a trigger and sorted them (hundreds of milliseconds behind a backlog)
+            # instead of the first few in index order.
+            await conn.exec_driver_sql("SET plan_cache_mode TO force_custom_plan")
+            try:
+                yield conn
+            finally:
+                await conn.exec_driver_sql("RESET plan_cache_mode")
 
     @asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[Any]:
