@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from bookd.events.schemas import EventOut, envelope
 from bookd.webhooks.delivery import CIRCUIT_AFTER, rounds
 from bookd.worker import Worker
 from tests.conftest import Api, TestClock
+from tests.console.support import signed_in
 from tests.webhooks.receiver import Receiver
 from tests.webhooks.support import Hooks, parse, relay
 
@@ -126,6 +128,11 @@ def test_a_failing_endpoint_is_backed_off_as_a_whole_and_probed(
     assert parse(trigger["retry_at"]) == now + timedelta(seconds=5)
     assert trigger["status"] == "active"
 
+    # The console says so on the trigger's page.
+    page = signed_in(api).get(f"/triggers/{hooks.id('flaky')}").text
+    assert re.search(r'id="circuit">Failing since [^<]*?: 6 failed attempts in a row\.', page)
+    assert "Its deliveries wait until" in page
+
     # Fourteen deliveries are due and never tried yet; none is tried while the circuit is open.
     assert deliver(client, worker, now + timedelta(seconds=4)) == []
     assert len(receiver.at("flaky")) == 6
@@ -174,6 +181,8 @@ def test_an_endpoint_failing_for_five_days_is_disabled_and_recovered(
     assert trigger["status"] == "disabled"
     assert trigger["disabled_reason"].startswith("failing since ")
     assert trigger["disabled_reason"].endswith("last answer: HTTP 503")
+    page = signed_in(api).get(f"/triggers/{hooks.id('down')}").text
+    assert "Disabled: failing since " in page
     # Nothing is lost: the deliveries wait, pending, and none goes out while it is disabled.
     assert deliver(client, worker, later + timedelta(days=1)) == []
     assert {d["status"] for d in hooks.deliveries("down")} == {"pending"}
