@@ -205,45 +205,30 @@ async def claim(
     return [Due(*row) for row in rows]
 
 
-# An attempt is stored only while its delivery exists: a trigger deleted (with its deliveries)
-# while the attempt was in flight leaves nothing to attach it to.
-_PG_ATTEMPTS = text(
-    """
-INSERT INTO delivery_attempts
-  (delivery_id, attempted_at, status_code, latency_ms, succeeded, response)
-SELECT v.* FROM unnest(:delivery_id, :attempted_at, :status_code, :latency_ms, :succeeded,
-                       :response)
-  AS v(delivery_id, attempted_at, status_code, latency_ms, succeeded, response)
-WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.delivery_id)
-"""
-).bindparams(
-    bindparam("delivery_id", type_=ARRAY(BigInteger())),
-    bindparam("attempted_at", type_=ARRAY(UTCDateTime())),
-    bindparam("status_code", type_=ARRAY(Integer())),
-    bindparam("latency_ms", type_=ARRAY(Integer())),
-    bindparam("succeeded", type_=ARRAY(Boolean())),
-    bindparam("response", type_=ARRAY(Text())),
-)
-
-_SQLITE_ATTEMPT = text(
-    """
-INSERT INTO delivery_attempts
-  (delivery_id, attempted_at, status_code, latency_ms, succeeded, response)
-SELECT :delivery_id, :attempted_at, :status_code, :latency_ms, :succeeded, :response
-WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = :delivery_id)
-"""
-).bindparams(bindparam("attempted_at", type_=UTCDateTime()))
-
+# The attempts and the deliveries' next states in one statement, so one commit: a batch is
+# recorded whole or not at all (a retried batch never stores its attempts twice). An attempt is
+# stored only while its delivery exists: a trigger deleted (with its deliveries) while the attempt
+# was in flight leaves nothing to attach it to.
 _PG_RECORD = text(
     """
+WITH v AS (
+  SELECT * FROM unnest(:ids, :leases, :statuses, :attempts, :nexts, :codes, :errors,
+                       :attempted_at, :latency_ms, :succeeded, :response)
+    AS v(id, lease, status, attempts, next_attempt_at, status_code, last_error,
+         attempted_at, latency_ms, succeeded, response)
+), stored AS (
+  INSERT INTO delivery_attempts
+    (delivery_id, attempted_at, status_code, latency_ms, succeeded, response)
+  SELECT v.id, v.attempted_at, v.status_code, v.latency_ms, v.succeeded, v.response FROM v
+  WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = v.id)
+)
 UPDATE deliveries d SET
   status = v.status, attempts = v.attempts,
   next_attempt_at = coalesce(v.next_attempt_at, d.next_attempt_at),
   lease = NULL, final = false, last_status_code = v.status_code, last_error = v.last_error,
   delivered_at = CASE WHEN v.status = 'succeeded' THEN :now ELSE d.delivered_at END,
   updated_at = :now
-FROM unnest(:ids, :leases, :statuses, :attempts, :nexts, :codes, :errors)
-  AS v(id, lease, status, attempts, next_attempt_at, status_code, last_error)
+FROM v
 WHERE d.id = v.id AND d.lease = v.lease
 """
 ).bindparams(
@@ -254,8 +239,21 @@ WHERE d.id = v.id AND d.lease = v.lease
     bindparam("nexts", type_=ARRAY(UTCDateTime())),
     bindparam("codes", type_=ARRAY(Integer())),
     bindparam("errors", type_=ARRAY(String())),
+    bindparam("attempted_at", type_=ARRAY(UTCDateTime())),
+    bindparam("latency_ms", type_=ARRAY(Integer())),
+    bindparam("succeeded", type_=ARRAY(Boolean())),
+    bindparam("response", type_=ARRAY(Text())),
     bindparam("now", type_=UTCDateTime()),
 )
+
+_SQLITE_ATTEMPT = text(
+    """
+INSERT INTO delivery_attempts
+  (delivery_id, attempted_at, status_code, latency_ms, succeeded, response)
+SELECT :delivery_id, :attempted_at, :status_code, :latency_ms, :succeeded, :response
+WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = :delivery_id)
+"""
+).bindparams(bindparam("attempted_at", type_=UTCDateTime()))
 
 _SQLITE_RECORD = (
     update(DELIVERIES)
@@ -285,23 +283,7 @@ async def record(conn: AsyncConnection, results: list[Result], now: datetime) ->
     and only the attempt is added."""
     if not results:
         return
-    postgresql = conn.dialect.name == "postgresql"
-    attempts = {
-        "delivery_id": [r.delivery_id for r in results],
-        "attempted_at": [r.attempted_at for r in results],
-        "status_code": [r.status_code for r in results],
-        "latency_ms": [r.latency_ms for r in results],
-        "succeeded": [r.succeeded for r in results],
-        "response": [r.response for r in results],
-    }
-    if postgresql:
-        await conn.execute(_PG_ATTEMPTS, attempts)
-    else:
-        await conn.execute(
-            _SQLITE_ATTEMPT,
-            [dict(zip(attempts, row, strict=True)) for row in zip(*attempts.values(), strict=True)],
-        )
-    if postgresql:
+    if conn.dialect.name == "postgresql":
         await conn.execute(
             _PG_RECORD,
             {
@@ -312,10 +294,29 @@ async def record(conn: AsyncConnection, results: list[Result], now: datetime) ->
                 "nexts": [r.next_attempt_at for r in results],
                 "codes": [r.status_code for r in results],
                 "errors": [r.last_error for r in results],
+                "attempted_at": [r.attempted_at for r in results],
+                "latency_ms": [r.latency_ms for r in results],
+                "succeeded": [r.succeeded for r in results],
+                "response": [r.response for r in results],
                 "now": now,
             },
         )
         return
+    # SQLite: both statements in the one write transaction of `Database.statements`.
+    await conn.execute(
+        _SQLITE_ATTEMPT,
+        [
+            {
+                "delivery_id": r.delivery_id,
+                "attempted_at": r.attempted_at,
+                "status_code": r.status_code,
+                "latency_ms": r.latency_ms,
+                "succeeded": r.succeeded,
+                "response": r.response,
+            }
+            for r in results
+        ],
+    )
     await conn.execute(
         _SQLITE_RECORD,
         [
