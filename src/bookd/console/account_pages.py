@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.console import auth
@@ -16,7 +17,10 @@ from bookd.console.web import (
     ConsoleRoute,
     CsrfRefused,
     SignedIn,
+    field_errors,
+    form_data,
     new_sign_in_token,
+    parse,
     read_form,
     render,
     same_token,
@@ -29,7 +33,13 @@ SIGN_IN_TOKEN_LIFETIME = timedelta(hours=2)
 
 def _safe_next(value: str | None) -> str:
     # Only a path of this console: never an absolute URL (no open redirect).
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and "\x00" not in value
+    ):
         return value
     return "/"
 
@@ -74,18 +84,32 @@ async def sign_in(request: Request) -> Response:
     if not same_token(form.get(CSRF_FIELD), cookie_token):
         raise CsrfRefused()
     assert cookie_token is not None
-    next_url = _safe_next(form.get("next"))
-    email = form.get("email", "")
+    try:
+        data = parse(auth.SignInForm, form_data(form, ("email", "password", "next")))
+    except ValidationError as exc:
+        # Bad input (a NUL, an impossible length) is not a try: nothing is counted or written.
+        errors = field_errors(exc)
+        if "next" in errors:  # a hidden field: its error is the form's
+            errors.setdefault("form", errors.pop("next"))
+        return _sign_in_page(
+            request,
+            token=cookie_token,
+            next_url=_safe_next(form.get("next")),
+            email=form.get("email", "").replace("\x00", "")[:320],
+            errors=errors,
+            status=422,
+        )
+    next_url = _safe_next(data.next)
     address = request.client.host if request.client else "unknown"
     try:
-        signed_in = await auth.sign_in(session, email, form.get("password", ""), address, now)
+        signed_in = await auth.sign_in(session, data.email, data.password, address, now)
     except (auth.SignInRefused, auth.TooManyAttempts) as exc:
-        # The failure is recorded and committed: it counts towards the rate limit.
+        # A failure is counted and committed, like a success: it counts towards the limit.
         return _sign_in_page(
             request,
             token=cookie_token,
             next_url=next_url,
-            email=email,
+            email=data.email,
             errors={"form": exc.message},
             status=exc.status_code,
         )

@@ -2,6 +2,12 @@
 
 Passwords are hashed with argon2id. A session is a random token in an HttpOnly cookie, stored as
 its SHA-256 (like API keys), with a CSRF token of its own that every form of the session carries.
+
+Failed sign-ins are counted per email and per client address, one counter row per key. A sign-in
+first takes both rows with an upsert, which creates or locks them, and holds them to the end of its
+transaction: the check against the limit, the password's verification and the count of a failure
+are one step for each key, so that parallel tries cannot all pass the check. (PostgreSQL locks the
+row; SQLite has one writer, and console writes begin with `BEGIN IMMEDIATE`.)
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ from typing import Annotated
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import Field
-from sqlalchemy import delete, func, select
+from sqlalchemy import case, delete, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookd.console.models import AdminSession, AdminUser, SignInFailure
+from bookd.console.models import AdminSession, AdminUser, SignInCounter
+from bookd.kit.db import insert_for
 from bookd.kit.errors import BookdError, Conflict, NotFound
 from bookd.kit.schemas import Input
 from bookd.workspaces import service as workspaces
@@ -26,11 +33,14 @@ from bookd.workspaces.models import Workspace
 
 # A session lasts this long from sign-in, used or not; then the admin signs in again.
 SESSION_LIFETIME = timedelta(hours=12)
-# Failed sign-ins are counted over this window; at the limit further tries are refused (even with
-# the right password) until the oldest failure leaves the window.
+# Failed sign-ins are counted in a window that opens with a key's first failure and lasts this long;
+# at the limit further tries are refused (even with the right password, which is then not checked)
+# until the window ends. The next failure after it opens a new window with a count of one.
 FAILURE_WINDOW = timedelta(minutes=15)
 MAX_FAILURES_PER_EMAIL = 5
 MAX_FAILURES_PER_ADDRESS = 20
+# Ended windows are deleted by failed sign-ins, this many at a time.
+SWEEP_BATCH = 100
 GENERATED_PASSWORD_BYTES = 12  # 16 characters of URL-safe base64
 
 _hasher = PasswordHasher()
@@ -44,6 +54,16 @@ Password = Annotated[str, Field(min_length=10, max_length=200)]
 class AdminUserCreate(Input):
     email: Email
     password: Password
+
+
+class SignInForm(Input):
+    """The sign-in form. Not checked like a new user's email and password: what does not match a
+    user is a wrong email or password, counted as a failure. What no user can have (over the
+    lengths `AdminUserCreate` allows, a NUL) is bad input, refused before anything is counted."""
+
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=200)
+    next: str = Field(default="/", max_length=2000)
 
 
 class SignInRefused(BookdError):
@@ -124,13 +144,59 @@ async def delete_user(session: AsyncSession, workspace_id: int, user_id: int) ->
     await session.flush()
 
 
-async def _failures(session: AsyncSession, key: str, since: datetime) -> int:
-    count = await session.scalar(
-        select(func.count())
-        .select_from(SignInFailure)
-        .where(SignInFailure.key == key, SignInFailure.failed_at > since)
+COUNTERS = SignInCounter.__table__
+
+
+async def _take_counters(
+    session: AsyncSession, keys: tuple[str, ...], now: datetime
+) -> dict[str, int]:
+    """Each key's failures in its current window, its counter row created or locked until the
+    caller's transaction ends. Rows are locked in `keys`' order, email before address in every
+    sign-in, so that sign-ins waiting for each other never wait in a circle. A window that has
+    ended is reset to no failures."""
+    ended = COUNTERS.c.window_start <= now - FAILURE_WINDOW
+    start = literal(now, COUNTERS.c.window_start.type)
+    statement = (
+        insert_for(session)(COUNTERS)
+        .values([{"key": key, "window_start": now, "failures": 0} for key in keys])
+        .on_conflict_do_update(
+            index_elements=[COUNTERS.c.key],
+            set_={
+                "failures": case((ended, 0), else_=COUNTERS.c.failures),
+                "window_start": case((ended, start), else_=COUNTERS.c.window_start),
+            },
+        )
+        .returning(COUNTERS.c.key, COUNTERS.c.failures)
     )
-    return int(count or 0)
+    return {key: failures for key, failures in (await session.execute(statement)).all()}
+
+
+async def _count_failure(session: AsyncSession, keys: tuple[str, ...], now: datetime) -> None:
+    """One more failure for each key (rows taken by `_take_counters`); the first opens the window.
+    Ended windows of other keys are deleted on the way, skipping rows another sign-in holds."""
+    start = literal(now, COUNTERS.c.window_start.type)
+    await session.execute(
+        update(SignInCounter)
+        .where(SignInCounter.key.in_(keys))
+        .values(
+            failures=SignInCounter.failures + 1,
+            window_start=case(
+                (SignInCounter.failures == 0, start), else_=SignInCounter.window_start
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    ended = (
+        select(SignInCounter.key)
+        .where(SignInCounter.window_start <= now - FAILURE_WINDOW)
+        .limit(SWEEP_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    await session.execute(
+        delete(SignInCounter)
+        .where(SignInCounter.key.in_(ended.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def sign_in(
@@ -138,15 +204,16 @@ async def sign_in(
 ) -> SignedIn:
     """A new session for the user with this email and password, or a refusal.
 
-    A refusal is recorded as a failure (the caller commits it, like a success); at the limit the
-    password is not even checked.
+    A wrong email or password is counted as a failure (the caller commits it, like a success); at
+    the limit the password is not even checked. A success clears the email's failures.
     """
     email = normalise_email(email)
     email_key, address_key = f"email:{email}"[:400], f"ip:{address}"[:400]
-    since = now - FAILURE_WINDOW
+    keys = (email_key, address_key)
+    failures = await _take_counters(session, keys, now)
     if (
-        await _failures(session, email_key, since) >= MAX_FAILURES_PER_EMAIL
-        or await _failures(session, address_key, since) >= MAX_FAILURES_PER_ADDRESS
+        failures[email_key] >= MAX_FAILURES_PER_EMAIL
+        or failures[address_key] >= MAX_FAILURES_PER_ADDRESS
     ):
         raise TooManyAttempts(
             "too many failed sign-ins: try again in a few minutes",
@@ -159,9 +226,7 @@ async def sign_in(
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None:
-        await session.execute(delete(SignInFailure).where(SignInFailure.failed_at <= since))
-        session.add_all([SignInFailure(key=k, failed_at=now) for k in (email_key, address_key)])
-        await session.flush()
+        await _count_failure(session, keys, now)
         raise SignInRefused(
             "the email or the password is not right",
             [
@@ -175,7 +240,7 @@ async def sign_in(
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_sign_in_at = now
-    await session.execute(delete(SignInFailure).where(SignInFailure.key == email_key))
+    await session.execute(delete(SignInCounter).where(SignInCounter.key == email_key))
     await session.execute(
         delete(AdminSession).where(AdminSession.user_id == user.id, AdminSession.expires_at <= now)
     )

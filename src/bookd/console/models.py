@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bookd.kit.db import Base, BigId
+from bookd.kit.db import Base
 
 
 class AdminUser(Base):
@@ -50,14 +50,17 @@ class AdminSession(Base):
     )
 
 
-class SignInFailure(Base):
-    """One failed sign-in, counted per email and per client address for the rate limit."""
+class SignInCounter(Base):
+    """Failed sign-ins of one key in its current window, for the rate limit: one row per key,
+    taken with an upsert that also locks it (see `auth.sign_in`)."""
 
-    __tablename__ = "sign_in_failures"
+    __tablename__ = "sign_in_counters"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    key: Mapped[str] = mapped_column(String(400))
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
     """`email:<address>` or `ip:<client address>`."""
-    failed_at: Mapped[datetime]
+    window_start: Mapped[datetime]
+    """The first failure of the window; the window and its count end `FAILURE_WINDOW` later."""
+    failures: Mapped[int]
 
-    __table_args__ = (Index("ix_sign_in_failures_key_failed_at", "key", "failed_at"),)
+    # For the sweep of windows that have ended.
+    __table_args__ = (Index("ix_sign_in_counters_window_start", "window_start"),)
