@@ -1,10 +1,12 @@
-"""The console's routes, gathered for `app.py`, and its static files."""
+"""The console's routes, gathered for `app.py`, its static files and the headers of its answers."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from bookd.console import (
@@ -15,8 +17,11 @@ from bookd.console import (
     settings_pages,
     trigger_pages,
 )
+from bookd.console.headers import ConsoleHeaders
 
 STATIC = Path(__file__).parent / "static"
+STATIC_PATH = "/console-static"
+FAVICON_PATH = "/favicon.ico"
 
 
 ROUTERS: tuple[APIRouter, ...] = tuple(
@@ -32,7 +37,25 @@ ROUTERS: tuple[APIRouter, ...] = tuple(
 )
 
 
+async def favicon() -> FileResponse:
+    # Browsers ask for it at this address whatever the page says.
+    return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon")
+
+
+def _first_segment(path: str) -> str:
+    return path.split("/", 2)[1]
+
+
 def install(app: FastAPI) -> None:
     for router in ROUTERS:
         app.include_router(router)
-    app.mount("/console-static", StaticFiles(directory=STATIC), name="console-static")
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="console-static")
+    app.add_api_route(FAVICON_PATH, favicon, methods=["GET", "HEAD"], include_in_schema=False)
+    static = frozenset(_first_segment(p) for p in (STATIC_PATH, FAVICON_PATH))
+    pages = frozenset(
+        _first_segment(route.path)
+        for router in ROUTERS
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    )
+    app.add_middleware(ConsoleHeaders, sections=pages | static, static=static)
