@@ -102,6 +102,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("database_url", BACKENDS, indirect=True, scope="session")
 
 
+# The test app serves /metrics to the bearer of this token.
+METRICS_TOKEN = "metrics-token-for-tests"
+
+
 class TestClock:
     """The app's clock in tests: real time unless a test sets it."""
 
@@ -135,7 +139,12 @@ def _real_time_by_default(clock: TestClock) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def client(database_url: str, clock: TestClock) -> Iterator[TestClient]:
     # Webhook receivers in tests listen on 127.0.0.1: private targets are allowed here.
-    settings = Settings(database_url=database_url, db_pool_size=5, webhook_allow_private=True)
+    settings = Settings(
+        database_url=database_url,
+        db_pool_size=5,
+        webhook_allow_private=True,
+        metrics_token=METRICS_TOKEN,
+    )
     app = create_app(settings, clock=clock)
     with TestClient(app) as test_client:
         yield test_client

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import bookd
@@ -19,8 +20,12 @@ from bookd.catalog.endpoints import router as services_router
 from bookd.config import Settings
 from bookd.console.endpoints import install as install_console
 from bookd.events.endpoints import router as events_router
+from bookd.kit.bodies import BodyLimits
 from bookd.kit.clock import Clock, system_now
 from bookd.kit.db import Database
+from bookd.kit.docs import install as install_docs
+from bookd.kit.errors import NotFound, Unauthorized
+from bookd.kit.http import install as install_http
 from bookd.kit.web import install_error_handlers
 from bookd.scheduling.endpoints import router as scheduler_router
 from bookd.webhooks.endpoints import router as webhooks_router
@@ -56,12 +61,19 @@ def create_app(
             await db.dispose()
 
     app = FastAPI(
-        title="bookd", version=bookd.__version__, description=DESCRIPTION, lifespan=lifespan
+        title="bookd",
+        version=bookd.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # install_docs: the pages without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
     app.state.clock = clock
     install_error_handlers(app)
+    install_http(app)
+    install_docs(app)
     for router in (
         services_router,
         availability_router,
@@ -78,13 +90,24 @@ def create_app(
 
     install_console(app)
     app.add_middleware(CreationLane)
+    # Outermost: every body, the creation lane's included, arrives within its limits.
+    app.add_middleware(
+        BodyLimits, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_seconds
+    )
 
     @app.get("/healthz", tags=["health"], include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics, only to the bearer of BOOKD_METRICS_TOKEN (without it, not here:
+        `bookd worker --metrics-port` serves them on a port of its own)."""
+        if not settings.metrics_token:
+            raise NotFound("metrics are not served here: set BOOKD_METRICS_TOKEN")
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
+            raise Unauthorized("metrics need Authorization: Bearer <BOOKD_METRICS_TOKEN>")
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

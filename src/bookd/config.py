@@ -41,6 +41,20 @@ class Settings:
     webhook_lease_seconds: int = 60
     # Events (and their deliveries) older than this are pruned; 0 keeps them for ever.
     event_retention_days: int = 30
+    # A request body larger than this is refused (413) before it is read.
+    max_body_bytes: int = 1024 * 1024
+    # A request body must have arrived this long after the request began, or it is refused (408).
+    body_timeout_seconds: float = 10.0
+    # The address users reach bookd at (scheme, host, optional port and path), for every URL bookd
+    # builds: calendar feeds, redirects. Empty: the request's own address (not for production
+    # behind a proxy, where Host is whatever a client sends).
+    public_url: str = ""
+    # Peers whose X-Forwarded-For and X-Forwarded-Proto are believed: comma-separated addresses
+    # or networks, "*" for any. Empty: none, the peer is the client.
+    trusted_proxies: str = ""
+    # `GET /metrics` answers only with `Authorization: Bearer <token>`; empty: not served by the
+    # API (`bookd worker --metrics-port` serves it on a port of its own).
+    metrics_token: str = ""
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -62,6 +76,11 @@ class Settings:
             "webhook_timeout_seconds": float(env.get("BOOKD_WEBHOOK_TIMEOUT_SECONDS", "10")),
             "webhook_lease_seconds": int(env.get("BOOKD_WEBHOOK_LEASE_SECONDS", "60")),
             "event_retention_days": int(env.get("BOOKD_EVENT_RETENTION_DAYS", "30")),
+            "max_body_bytes": int(env.get("BOOKD_MAX_BODY_BYTES", str(1024 * 1024))),
+            "body_timeout_seconds": float(env.get("BOOKD_BODY_TIMEOUT_SECONDS", "10")),
+            "public_url": env.get("BOOKD_PUBLIC_URL", "").strip().rstrip("/"),
+            "trusted_proxies": env.get("BOOKD_TRUSTED_PROXIES", "").strip(),
+            "metrics_token": env.get("BOOKD_METRICS_TOKEN", ""),
         }
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
@@ -79,6 +98,12 @@ class Settings:
                 "BOOKD_WEBHOOK_LEASE_SECONDS must be at least twice BOOKD_WEBHOOK_TIMEOUT_SECONDS"
                 " (a claimed delivery may wait for one attempt before its own)"
             )
+        if settings.max_body_bytes < 1024:
+            raise ValueError("BOOKD_MAX_BODY_BYTES must be at least 1024")
+        if not 0 < settings.body_timeout_seconds <= 600:
+            raise ValueError("BOOKD_BODY_TIMEOUT_SECONDS must be more than 0 and at most 600")
+        if settings.public_url and not settings.public_url.startswith(("http://", "https://")):
+            raise ValueError("BOOKD_PUBLIC_URL must start with http:// or https://")
         return settings
 
     @property

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from bookd.worker import Worker
 from tests import factories
-from tests.conftest import Api, TestClock
+from tests.conftest import METRICS_TOKEN, Api, TestClock
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_status_shows_the_backlog_and_its_age(
     assert status["last_tick_at"] is not None
     assert status["workers_running"] >= 1
 
-    metrics = client.get("/metrics")
+    metrics = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert metrics.status_code == 200
     assert 'bookd_scheduler_items_total{kind="reminder_sent"}' in metrics.text
     assert "bookd_scheduler_lateness_seconds_bucket" in metrics.text

@@ -53,9 +53,10 @@ class CsrfRefused(Exception):
 
 
 class ConsoleRoute(APIRoute):
-    """A console request is one transaction, like an API request, with two differences: a handler
-    that shows a refused form calls `Page.refused()`, which rolls back what was tried (the page is
-    then read in a fresh transaction), and refusals become HTML pages instead of JSON."""
+    """A console request is one transaction, like an API request (its body read before the
+    transaction begins), with two differences: a handler that shows a refused form calls
+    `Page.refused()`, which rolls back what was tried (the page is then read in a fresh
+    transaction), and refusals become HTML pages instead of JSON."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -63,6 +64,11 @@ class ConsoleRoute(APIRoute):
 
         async def run(request: Request) -> Response:
             db: Database = request.app.state.db
+            try:
+                # The whole form before the transaction: no client holds a transaction open.
+                await request.body()
+            except BookdError as exc:
+                return error_page(exc.status_code, exc.message)
             async with db.session(read_only=read_only) as session:
                 request.state.session = session
                 try:

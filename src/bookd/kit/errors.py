@@ -68,3 +68,13 @@ class ValidationFailed(BookdError):
     @classmethod
     def on(cls, field_name: str, code: str, message: str) -> ValidationFailed:
         return cls(message, [FieldError(field_name, code, message).as_dict()])
+
+
+class BodyTooLarge(BookdError):
+    status_code = 413
+    code = "body_too_large"
+
+
+class BodyTimeout(BookdError):
+    status_code = 408
+    code = "body_timeout"

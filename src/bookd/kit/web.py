@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import BackgroundTasks, Depends, FastAPI, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -28,21 +29,33 @@ log = logging.getLogger(__name__)
 class UnitOfWorkRoute(APIRoute):
     """Each request is one transaction, opened here and committed before the answer is sent.
 
-    Services below flush at most. GET requests take a read transaction, which on SQLite does not
-    queue behind writers.
+    The transaction waits for nothing from the client: the API key is checked first, in a read
+    of its own (a request without a valid key is refused before its body is read), then the whole
+    body is read (within `kit.bodies.BodyLimits`), and only then does the transaction begin. GET
+    requests take a read transaction, which on SQLite does not queue behind writers. Services
+    below flush at most.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         read_only = (self.methods or set()) <= {"GET", "HEAD"}
+        keyed = depends_on(self.dependant, get_caller)
 
         async def run(request: Request) -> Response:
             db: Database = request.app.state.db
+            if keyed:
+                request.state.caller = await authenticate(request)
+            await request.body()
             async with db.transaction(read_only=read_only) as session:
                 request.state.session = session
                 return await handler(request)
 
         return run
+
+
+def depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    """Whether `call` is among a route's dependencies, however deep."""
+    return any(d.call is call or depends_on(d, call) for d in dependant.dependencies)
 
 
 # Dependencies are `async def` even where they do not await: FastAPI runs a plain `def` one in a
@@ -106,22 +119,38 @@ def key_use_due(last_used_at: datetime | None, now: datetime) -> bool:
     return last_used_at is None or now - last_used_at >= LAST_USED_EVERY
 
 
-async def get_caller(
-    request: Request, session: Session, now: Now, background: BackgroundTasks
-) -> Caller:
-    row = (
-        await session.execute(
-            select(ApiKey.id, ApiKey.last_used_at, Workspace)
-            .join(Workspace, Workspace.id == ApiKey.workspace_id)
-            .where(ApiKey.key_hash == hash_key(bearer_token(request)), ApiKey.revoked_at.is_(None))
-        )
-    ).first()
+@dataclass(frozen=True)
+class KeyCheck:
+    caller: Caller
+    record_use: bool
+    """Whether this use of the key is to be recorded (`key_use_due`)."""
+
+
+async def authenticate(request: Request) -> KeyCheck:
+    """The caller the request's API key stands for, read in a transaction of its own; or 401."""
+    token = bearer_token(request)
+    now = await get_now(request)
+    db: Database = request.app.state.db
+    async with db.transaction(read_only=True) as session:
+        row = (
+            await session.execute(
+                select(ApiKey.id, ApiKey.last_used_at, Workspace)
+                .join(Workspace, Workspace.id == ApiKey.workspace_id)
+                .where(ApiKey.key_hash == hash_key(token), ApiKey.revoked_at.is_(None))
+            )
+        ).first()
     if row is None:
         raise Unauthorized("the API key is not valid")
     key_id, last_used_at, workspace = row
-    if key_use_due(last_used_at, now):
-        background.add_task(record_key_use, request.app.state.db, key_id, now)
-    return Caller(workspace=workspace, api_key_id=key_id)
+    return KeyCheck(Caller(workspace=workspace, api_key_id=key_id), key_use_due(last_used_at, now))
+
+
+async def get_caller(request: Request, now: Now, background: BackgroundTasks) -> Caller:
+    """The caller `UnitOfWorkRoute` found before it read the body."""
+    check: KeyCheck = request.state.caller
+    if check.record_use:
+        background.add_task(record_key_use, request.app.state.db, check.caller.api_key_id, now)
+    return check.caller
 
 
 async def record_key_use(db: Database, key_id: int, now: datetime) -> None:
@@ -158,11 +187,16 @@ class ErrorResponse(BaseModel):
 
 
 def error_response(
-    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     return JSONResponse(
         status_code=status,
         content={"error": {"code": code, "message": message, "details": details or []}},
+        headers=headers,
     )
 
 
@@ -173,6 +207,11 @@ def _field_name(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+# A validation error lists at most this many problems: a body of a million bad fields answers
+# with a short list, not a million lines.
+MAX_DETAILS = 20
+
+
 def validation_details(errors: Any) -> list[dict[str, Any]]:
     return [
         {
@@ -180,7 +219,7 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
             "code": e.get("type", "invalid"),
             "message": e.get("msg", ""),
         }
-        for e in errors
+        for e in errors[:MAX_DETAILS]
     ]
 
 
@@ -191,8 +230,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        details = validation_details(exc.errors())
-        return error_response(422, "validation_error", "the request is not valid", details)
+        problems = exc.errors()
+        message = "the request is not valid"
+        if len(problems) > MAX_DETAILS:
+            message += f" ({len(problems)} problems; the first {MAX_DETAILS} are listed)"
+        return error_response(422, "validation_error", message, validation_details(problems))
 
     async def on_http(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -204,7 +246,8 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
             exc.status_code, "http_error"
         )
-        return error_response(exc.status_code, code, str(exc.detail))
+        # Its headers too: a 405 names the methods that are allowed (`Allow`).
+        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     app.add_exception_handler(BookdError, on_bookd_error)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -1,0 +1,309 @@
+"""Clients that send slowly, too much or without a key, against a real `bookd serve` on each
+database: none of them holds a transaction, the SQLite write lock or a connection of the pool,
+and none grows the process."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import BACKENDS
+from tests.processes import BOOKD, bookd_env, serving
+
+HOLD_SECONDS = 30
+HOLDERS = 10  # as many as the PostgreSQL pool has connections
+SERVICE = {"name": "S", "service_uid": "s", "default_duration": 30}
+
+
+@pytest.fixture(params=BACKENDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of the test's own: the servers here run the scheduler on the real clock."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'bookd.db'}"
+    else:
+        yield request.getfixturevalue("scratch_postgres")
+
+
+def new_key(url: str, tmp_path: Path) -> str:
+    created = subprocess.run(
+        [str(BOOKD), "workspace", "create", f"ws-{secrets.token_hex(3)}"],
+        env=bookd_env(url),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    key: str = json.loads(created.stdout)["api_key"]
+    return key
+
+
+def open_request(base: str, head: str, body: bytes = b"") -> socket.socket:
+    """A request whose head (and `body`, maybe only part of what it announces) has been sent."""
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+    return sock
+
+
+def post_head(path: str, length: int | None, *headers: str, chunked: bool = False) -> str:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *headers]
+    lines.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {length}")
+    return "\n".join(lines) + "\n"
+
+
+def answer(sock: socket.socket, timeout: float) -> tuple[int, bytes]:
+    """The status and what arrived of the answer within `timeout` (0: nothing arrived)."""
+    sock.settimeout(timeout)
+    data = rest = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = next(
+            (
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+    except TimeoutError:
+        pass
+    if not data:
+        return 0, b""
+    return int(data.split(b" ")[1]), rest
+
+
+def rss_kib(base: str) -> int:
+    """The resident memory of the `bookd serve` listening at `base`."""
+    port = base.rsplit(":", 1)[1]
+    for entry in Path("/proc").iterdir():
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in args and port.encode() in args:
+            for line in (entry / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    raise AssertionError(f"no bookd serve on port {port}")
+
+
+def iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def test_half_sent_bodies_hold_no_writer_and_no_connection(url: str, tmp_path: Path) -> None:
+    """Ten clients sit on half-sent bodies for 30 s: five with a valid API key, five signing in
+    to the console. Every other client's writes answer within a second meanwhile, the scheduler
+    sends each reminder on time, and a client with a bad key is refused before its body."""
+    key = new_key(url, tmp_path)
+    env = bookd_env(url, BOOKD_BODY_TIMEOUT_SECONDS="60")
+    with (
+        serving(tmp_path, env) as base,
+        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10) as api,
+    ):
+        assert api.post("/v1/services", json=SERVICE).status_code == 201
+        reminder = {"title": "soon", "minutes": 1}
+        assert api.post("/v1/services/s/reminders", json=reminder).status_code == 201
+        # A reminder a minute before each start: one falls due every 5 s of the hold.
+        began = datetime.now(UTC).replace(microsecond=0)
+        due = [began + timedelta(seconds=5 * (i + 1)) for i in range(HOLD_SECONDS // 5 - 1)]
+        for i, at in enumerate(due):
+            booking = {
+                "service_uid": "s",
+                "bot_user_ns": f"due-{i}",
+                "start_time": iso(at + timedelta(minutes=1)),
+            }
+            assert api.post("/v1/bookings", json=booking).status_code == 201
+
+        holders = [
+            open_request(
+                base,
+                post_head(
+                    "/v1/actions/list_booking_services",
+                    10,
+                    f"Authorization: Bearer {key}",
+                    "Content-Type: application/json",
+                ),
+                b"{",
+            )
+            for _ in range(HOLDERS // 2)
+        ] + [
+            open_request(
+                base,
+                post_head("/sign-in", 40, "Content-Type: application/x-www-form-urlencoded"),
+                b"email=a",
+            )
+            for _ in range(HOLDERS - HOLDERS // 2)
+        ]
+        unknown = open_request(
+            base,
+            post_head("/v1/bookings", 1000, "Authorization: Bearer bk_wrong", "Content-Type: x"),
+        )
+        status, body = answer(unknown, timeout=5)
+        assert status == 401 and json.loads(body)["error"]["code"] == "unauthorized"
+        unknown.close()
+
+        slowest, writes = 0.0, 0
+        while (datetime.now(UTC) - began).total_seconds() < HOLD_SECONDS:
+            writes += 1
+            for method, path, payload in (
+                ("PATCH", "/v1/services/s", {"name": f"S {writes}"}),
+                (
+                    "POST",
+                    "/v1/bookings",
+                    {
+                        "service_uid": "s",
+                        "bot_user_ns": f"new-{writes}",
+                        "start_time": iso(began + timedelta(days=1, minutes=writes)),
+                    },
+                ),
+            ):
+                started = time.monotonic()
+                response = api.request(method, path, json=payload)
+                slowest = max(slowest, time.monotonic() - started)
+                assert response.status_code in (200, 201), response.text
+            time.sleep(0.3)
+
+        # The holders were never answered: the server is still waiting for their bodies.
+        for sock in holders:
+            assert answer(sock, timeout=0.01) == (0, b"")
+            sock.close()
+        assert writes >= 20
+        assert slowest < 1.0, f"a write took {slowest:.2f} s"
+
+        sent = api.get("/v1/events", params={"type": "REMINDER_SENDING", "limit": 50}).json()
+        times = sorted(
+            datetime.fromisoformat(e["occurred_at"].replace("Z", "+00:00")) for e in sent["data"]
+        )
+        assert len(times) == len(due)
+        for at, occurred in zip(due, times, strict=True):
+            assert timedelta(0) <= occurred - at < timedelta(seconds=3), (at, occurred)
+
+
+def test_a_body_too_slow_is_refused_with_408(url: str, tmp_path: Path) -> None:
+    key = new_key(url, tmp_path)
+    env = bookd_env(url, BOOKD_BODY_TIMEOUT_SECONDS="1")
+    with serving(tmp_path, env) as base:
+        api_head = post_head(
+            "/v1/services", 40, f"Authorization: Bearer {key}", "Content-Type: application/json"
+        )
+        sock = open_request(base, api_head, b'{"name": "slow"')
+        status, body = answer(sock, timeout=10)
+        assert status == 408
+        assert json.loads(body)["error"]["code"] == "body_timeout"
+
+        form = post_head("/sign-in", 40, "Content-Type: application/x-www-form-urlencoded")
+        with open_request(base, form, b"email=") as sock:
+            status, page = answer(sock, timeout=10)
+        assert status == 408 and b"<html" in page.lower()
+
+        # Nothing was written by the slow request.
+        services = httpx.get(f"{base}/v1/services", headers={"Authorization": f"Bearer {key}"})
+        assert services.json()["data"] == []
+
+
+def test_a_large_body_is_refused_before_it_is_read(url: str, tmp_path: Path) -> None:
+    """24 MB announced or streamed: 413 at once, and the server's memory stays where it was."""
+    key = new_key(url, tmp_path)
+    auth = f"Authorization: Bearer {key}"
+    extra = b"{" + b",".join(b'"extra_key%07d": 0' % i for i in range(1_250_000)) + b"}"
+    assert len(extra) > 24_000_000
+    with serving(tmp_path, bookd_env(url)) as base:
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        before = rss_kib(base)
+
+        for head in (
+            post_head("/v1/services", len(extra), auth, "Content-Type: application/json"),
+            post_head("/v1/services", len(extra), "Content-Type: application/json"),
+            post_head("/sign-in", len(extra), "Content-Type: application/x-www-form-urlencoded"),
+        ):
+            sock = open_request(base, head)
+            started = time.monotonic()
+            sender = threading.Thread(target=_send_quietly, args=(sock, extra), daemon=True)
+            sender.start()
+            status, body = answer(sock, timeout=10)
+            elapsed = time.monotonic() - started
+            sock.close()
+            sender.join(timeout=10)
+            assert status == 413, body[:200]
+            assert json.loads(body)["error"]["code"] == "body_too_large"
+            assert elapsed < 0.1, f"413 after {elapsed * 1000:.0f} ms"
+
+        # Without a Content-Length the count stops at the limit.
+        sock = open_request(base, post_head("/v1/services", None, auth, chunked=True))
+        sender = threading.Thread(target=_send_chunked, args=(sock, extra), daemon=True)
+        sender.start()
+        status, body = answer(sock, timeout=10)
+        sock.close()
+        sender.join(timeout=10)
+        assert status == 413, body[:200]
+
+        grown = rss_kib(base) - before
+        assert grown < 20 * 1024, f"the server grew by {grown} KiB"
+        assert httpx.get(f"{base}/healthz").status_code == 200
+        listed = httpx.get(f"{base}/v1/services", headers={"Authorization": f"Bearer {key}"})
+        assert listed.json()["data"] == []
+
+
+def _send_quietly(sock: socket.socket, data: bytes) -> None:
+    with contextlib.suppress(OSError):  # the server refused the body and closed
+        sock.sendall(data)
+
+
+def _send_chunked(sock: socket.socket, data: bytes) -> None:
+    with contextlib.suppress(OSError):
+        for at in range(0, len(data), 65536):
+            piece = data[at : at + 65536]
+            sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece))
+        sock.sendall(b"0\r\n\r\n")
+
+
+def test_validation_errors_list_at_most_twenty_problems(url: str, tmp_path: Path) -> None:
+    key = new_key(url, tmp_path)
+    body = {**SERVICE, **{f"extra_{i}": i for i in range(20_000)}}
+    with serving(tmp_path, bookd_env(url)) as base:
+        response = httpx.post(
+            f"{base}/v1/services",
+            json=body,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert len(error["details"]) == 20
+    assert "problems; the first 20 are listed" in error["message"]
+    assert len(response.content) < 10_000
+
+
+def test_metrics_only_with_their_token(url: str, tmp_path: Path) -> None:
+    with serving(tmp_path, bookd_env(url)) as base:
+        assert httpx.get(f"{base}/metrics").status_code == 404
+    token = secrets.token_urlsafe(16)
+    with serving(tmp_path, bookd_env(url, BOOKD_METRICS_TOKEN=token)) as base:
+        assert httpx.get(f"{base}/metrics").status_code == 401
+        wrong = {"Authorization": "Bearer not-it"}
+        assert httpx.get(f"{base}/metrics", headers=wrong).status_code == 401
+        right = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert right.status_code == 200 and "bookd_scheduler" in right.text
