@@ -88,6 +88,7 @@ def serve(
     migrate.upgrade(settings.database_url)
     application = create_app(settings, run_worker=worker)
     _freeze_heap()
+    proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
     # uvloop and httptools (uvicorn[standard]) by name: "auto" would fall back to the slower
     # pure-Python ones without a word if they were missing.
     uvicorn.run(
@@ -98,6 +99,10 @@ def serve(
         access_log=access_log,
         loop="uvloop",
         http="httptools",
+        # X-Forwarded-For and -Proto only from BOOKD_TRUSTED_PROXIES, never uvicorn's default
+        # (any loopback peer) nor its FORWARDED_ALLOW_IPS: without them, the peer is the client.
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=["*"] if "*" in proxies else proxies,
     )
 
 

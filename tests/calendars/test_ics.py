@@ -4,12 +4,16 @@ works without an API key and stops working when revoked or replaced."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import icalendar
 import vobject
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from bookd.workspaces import service as workspaces
+from bookd.workspaces.schemas import WorkspaceUpdate
 from tests import factories
 from tests.conftest import Api
 
@@ -145,3 +149,42 @@ def test_the_feed_lists_the_workspace_bookings_without_an_api_key(
     assert revoked.status_code == 401
     assert revoked.json()["error"]["code"] == "unauthorized"
     assert api.get("/v1/calendar-feed").json()["active"] is False
+
+
+# Every C0 control but tab, LF and CR; DEL; every C1 control. U+0000 is refused on input already.
+CONTROLS = "".join(
+    chr(c) for c in [*range(0x01, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0)]
+)
+FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def test_control_characters_never_reach_the_calendar(api: Api) -> None:
+    # RFC 5545: no control character in a TEXT value but tab; line breaks only as "\n".
+    svc = factories.service(api, name=f"Hair{CONTROLS}cut")
+    assert api.put("/v1/bot-users/ctl", {"name": "A\x1bn\x9ba\x85"}).status_code == 200
+    booking = factories.booking(
+        api,
+        service_uid=svc["service_uid"],
+        bot_user_ns="ctl",
+        location="Room\x07 4\x9b",
+        notes=f"first line\r\nsecond\x0b line\ttab\x7f{CONTROLS}\rthird",
+        metadata='{"note": "\\u0007bell\\u001b"}',
+    )
+
+    async def rename(session: AsyncSession) -> None:
+        await workspaces.update_workspace(
+            session, api.workspace_id, WorkspaceUpdate(name=f"Salon\x1b\x08 {CONTROLS}North")
+        )
+
+    api.run(rename)
+    feed = api.post("/v1/calendar-feed").json()["url"]
+    for text in (ics_of(api, booking["id"]), api.client.get(feed).text):
+        lines = text.split("\r\n")
+        assert not [line for line in lines if FORBIDDEN.search(line)], text
+        events_by_uid(text)  # vobject reads it too, and agrees
+        [event] = icalendar.Calendar.from_ical(text).walk("VEVENT")
+        assert str(event["SUMMARY"]) == "Haircut: Ana"
+        assert str(event["LOCATION"]) == "Room 4"
+        assert str(event["DESCRIPTION"]) == "first line\nsecond line\ttab\nthird"
+    calendar = icalendar.Calendar.from_ical(api.client.get(feed).text)
+    assert str(calendar["X-WR-CALNAME"]) == "bookd: Salon North"

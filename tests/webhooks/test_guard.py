@@ -51,6 +51,29 @@ NOT_HTTP = [
     "http://user:secret@93.184.215.14/",  # credentials in the URL
 ]
 PUBLIC = ["http://93.184.215.14/hook", "https://8.8.8.8:8443/", "https://[2606:4700:4700::1111]/"]
+# IPv6 addresses that lead to an IPv4 one are judged by it: (URL, allowed).
+EMBEDDED = [
+    ("http://[64:ff9b::7f00:1]/", False),  # NAT64 well-known prefix, 127.0.0.1
+    ("http://[64:ff9b::a9fe:a9fe]/", False),  # ... 169.254.169.254
+    ("http://[64:ff9b::5db8:d70e]/", True),  # ... 93.184.215.14
+    ("http://[64:ff9b:1::a00:1]/", False),  # NAT64 local-use prefix, 10.0.0.1
+    ("http://[64:ff9b:1::808:808]/", True),  # ... 8.8.8.8
+    ("http://[2002:a9fe:a9fe::]/", False),  # 6to4, 169.254.169.254
+    ("http://[2002:7f00:1::1]:8080/", False),  # ... 127.0.0.1
+    ("http://[2002:c0a8:101::]/", False),  # ... 192.168.1.1
+    ("http://[2002:808:808::1]/", True),  # ... 8.8.8.8
+    ("http://[::127.0.0.1]/", False),  # IPv4-compatible, 127.0.0.1
+    ("http://[::a9fe:a9fe]/", False),  # ... 169.254.169.254
+    ("http://[::8.8.8.8]/", True),
+    ("http://[::ffff:10.0.0.1]/", False),  # IPv4-mapped
+    ("http://[::ffff:8.8.8.8]/", True),
+    ("http://[::ffff:0:7f00:1]/", False),  # IPv4-translated, 127.0.0.1
+    ("http://[::ffff:0:808:808]/", True),
+    # Teredo: server 8.8.8.8 in bits 32-63, client the last 32 bits inverted.
+    ("http://[2001:0:808:808::80ff:fffe]/", False),  # client 127.0.0.1
+    ("http://[2001:0:7f00:1::f7f7:f7f7]/", False),  # server 127.0.0.1
+    ("http://[2001:0:808:808::a201:2af1]/", True),  # client 93.254.213.14
+]
 
 
 async def refused(guard: Guard, url: str) -> str:
@@ -78,6 +101,32 @@ async def test_public_addresses_are_allowed(url: str) -> None:
     await Guard().check(url)
 
 
+@pytest.mark.parametrize(("url", "allowed"), EMBEDDED)
+async def test_an_embedded_ipv4_address_decides(url: str, allowed: bool) -> None:
+    if allowed:
+        await Guard().check(url)
+    else:
+        assert "resolves to" in await refused(Guard(), url)
+
+
+@pytest.mark.parametrize(("url", "allowed"), EMBEDDED)
+async def test_the_webhook_client_judges_embedded_addresses_alike(url: str, allowed: bool) -> None:
+    # The address as written (checked before aiohttp connects to it without a lookup) and as
+    # resolved (the resolver a name goes through).
+    resolver = client.GuardedResolver(Guard())
+    host, port = Guard().split(url)
+    if allowed:
+        resolver.admit(url)
+        [result] = await resolver.resolve(host, port)
+        assert result["family"] == socket.AF_INET6
+    else:
+        with pytest.raises(UnsafeURL):
+            resolver.admit(url)
+        with pytest.raises(UnsafeURL):
+            await resolver.resolve(host, port)
+        assert resolver.handed_out == set()
+
+
 async def test_allow_private_allows_every_address() -> None:
     guard = Settings(webhook_allow_private=True).guard
     for url in PRIVATE:
@@ -88,8 +137,16 @@ async def test_an_allow_list_allows_its_hosts_and_networks_only() -> None:
     guard = Settings(webhook_allow_hosts="localhost, 10.1.0.0/16,fd00::/8").guard
     for url in ("http://localhost:8000/", "http://10.1.2.3/", "http://[fd00::1]/"):
         await guard.check(url)
+    # An allowed IPv4 network allows its addresses however an IPv6 address carries them.
+    for url in ("http://[::ffff:10.1.2.3]/", "http://[64:ff9b::a01:203]/"):
+        await guard.check(url)
     # Not the same address by another name, nor a neighbouring network.
-    for url in ("http://127.0.0.1:8000/", "http://10.2.0.1/", "http://169.254.169.254/"):
+    for url in (
+        "http://127.0.0.1:8000/",
+        "http://10.2.0.1/",
+        "http://169.254.169.254/",
+        "http://[2002:a02:1::]/",
+    ):
         await refused(guard, url)
 
 
@@ -133,6 +190,22 @@ def test_trigger_creation_refuses_unsafe_urls_with_a_422_on_url(
         error = response.json()["error"]
         assert error["code"] == "validation_error", url
         assert [d["field"] for d in error["details"]] == ["url"], (url, error)
+    assert api.get("/v1/triggers").json()["data"] == []
+
+
+def test_trigger_creation_judges_embedded_ipv4_addresses(
+    api: Api, tighten: Callable[..., None]
+) -> None:
+    for url, allowed in EMBEDDED:
+        body = {"name": "x", "url": url, "status": "paused"}
+        response = api.post("/v1/triggers", body)
+        if allowed:
+            assert response.status_code == 201, (url, response.text)
+            assert api.delete(f"/v1/triggers/{response.json()['id']}").status_code == 204
+        else:
+            assert response.status_code == 422, (url, response.text)
+            error = response.json()["error"]
+            assert [d["field"] for d in error["details"]] == ["url"], (url, error)
     assert api.get("/v1/triggers").json()["data"] == []
 
 

@@ -10,6 +10,7 @@ from bookd.bookings import service as bookings
 from bookd.bookings.endpoints import BookingId, Ctx
 from bookd.calendars import service as calendars
 from bookd.calendars.schemas import FeedIssued, FeedStatus
+from bookd.kit.http import public_base
 from bookd.kit.web import CurrentCaller, Now, Session, UnitOfWorkRoute, errors
 
 router = APIRouter(tags=["calendars"], route_class=UnitOfWorkRoute)
@@ -64,11 +65,11 @@ async def booking_ics(booking_id: BookingId, ctx: Ctx) -> CalendarResponse:
 async def issue_feed(
     request: Request, caller: CurrentCaller, session: Session, now: Now
 ) -> FeedIssued:
-    """A new feed URL for the workspace's bookings; the previous URL stops working."""
+    """A new feed URL for the workspace's bookings; the previous URL stops working. The URL is
+    under BOOKD_PUBLIC_URL when that is set (otherwise under the address this request was sent to)."""
     issued = await calendars.issue_feed(session, caller.workspace_id, now)
-    base = str(request.base_url).rstrip("/")
     return FeedIssued(
-        url=base + calendars.feed_path(issued.token),
+        url=public_base(request) + calendars.feed_path(issued.token),
         token=issued.token,
         created_at=issued.created_at,
     )

@@ -20,6 +20,7 @@ from bookd.console.web import (
     parse,
 )
 from bookd.kit.errors import BookdError, Conflict
+from bookd.kit.http import public_base
 from bookd.workspaces import service as workspaces
 from bookd.workspaces.schemas import ApiKeyCreate, WorkspaceUpdate
 
@@ -100,7 +101,7 @@ async def api_key_revoke(page: SignedIn, key_id: ObjectId) -> Response:
 @router.post("/settings/calendar-feed")
 async def feed_issue(page: SignedIn) -> Response:
     issued = await calendars.issue_feed(page.session, page.workspace_id, page.now)
-    url = str(page.request.base_url).rstrip("/") + calendars.feed_path(issued.token)
+    url = public_base(page.request) + calendars.feed_path(issued.token)
     # Shown in this answer only: the token is stored hashed.
     return await _settings_page(page, new_feed_url=url, status=201)
 
