@@ -33,6 +33,7 @@ from bookd.bookings.models import Booking
 from bookd.catalog import service as catalog
 from bookd.catalog.models import BookingService
 from bookd.kit.errors import Unavailable, ValidationFailed
+from bookd.kit.schemas import EARLIEST, LATEST
 from bookd.workspaces.models import Tenant
 
 # A slots query covers at most this much time: enough for a month view with its edges.
@@ -41,8 +42,6 @@ DEFAULT_WINDOW = timedelta(days=7)
 # The longest booking (SPEC §2: duration at most 1,000 minutes) bounds how early a booking that
 # still overlaps a window can start, so the look-up stays a range scan on (service_id, start_time).
 MAX_DURATION = timedelta(minutes=1000)
-EARLIEST_QUERY = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST_QUERY = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 # --- settings ----------------------------------------------------------------------------------
@@ -192,13 +191,16 @@ async def busy(
 def _instant(value: datetime | date | None, tz: ZoneInfo, name: str) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValidationFailed.on(name, "offset_missing", f"{name} needs an offset, or a date")
-        instant = value.astimezone(UTC)
-    else:
-        instant = datetime.combine(value, time(), tzinfo=tz).astimezone(UTC)
-    if not EARLIEST_QUERY <= instant < LATEST_QUERY:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValidationFailed.on(name, "offset_missing", f"{name} needs an offset, or a date")
+    try:
+        if isinstance(value, datetime):
+            instant: datetime | None = value.astimezone(UTC)
+        else:
+            instant = datetime.combine(value, time(), tzinfo=tz).astimezone(UTC)
+    except OverflowError:
+        instant = None  # before the year 1 or after 9999 in UTC
+    if instant is None or not EARLIEST <= instant < LATEST:
         raise ValidationFailed.on(name, "out_of_range", f"{name} must lie between 2000 and 9000")
     return instant
 

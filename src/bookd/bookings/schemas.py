@@ -10,7 +10,7 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
 from bookd.bookings.models import Booking, BookingLog, BookingMessage
 from bookd.catalog.models import BookingService
-from bookd.kit.schemas import Input, Minutes, Output, UTCTime
+from bookd.kit.schemas import LATEST, Input, Minutes, Output, UTCTime
 from bookd.workspaces.models import BotUser
 from bookd.workspaces.schemas import BotUserNs
 
@@ -43,11 +43,6 @@ Notes = Annotated[str, Field(max_length=1000)]
 Metadata = Annotated[str, Field(max_length=5000), AfterValidator(_must_be_json)]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 Rating = Annotated[int, Field(strict=True, ge=0, le=5)]
-# A start late enough that its end or a follow-up (365 days on) would not fit in a datetime is
-# refused here, not left to overflow into a 500 later.
-LATEST_START = datetime(9000, 1, 1, tzinfo=UTC)
-
-
 def _in_utc_range(value: datetime) -> datetime:
     try:
         value.astimezone(UTC)
@@ -57,7 +52,9 @@ def _in_utc_range(value: datetime) -> datetime:
 
 
 def _bookable(value: datetime) -> datetime:
-    if _in_utc_range(value) >= LATEST_START:
+    # A start whose end or follow-ups would not fit in a datetime is refused here, not left to
+    # overflow into a 500 later.
+    if _in_utc_range(value) >= LATEST:
         raise ValueError("start_time must be before the year 9000")
     return value
 

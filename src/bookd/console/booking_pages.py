@@ -4,10 +4,11 @@ status allows, and creating a booking."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import ValidationError
 
 from bookd.availability import service as availability
@@ -37,11 +38,20 @@ from bookd.console.web import (
     parse,
 )
 from bookd.kit.errors import BookdError, InvalidTransition, ValidationFailed
+from bookd.kit.schemas import EARLIEST, LATEST, NO_NUL
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
-BookingId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+MAX_ID = 2**31 - 1
+BookingId = Annotated[int, Path(ge=1, le=MAX_ID)]
+ActionName = Annotated[str, Path(max_length=20, pattern=NO_NUL)]
+Text = Annotated[str, Query(pattern=NO_NUL)]
 PAGE_SIZE = 50
+# The days the console lists and offers: those of the instants the API takes, so that a day's
+# neighbours, its week and its midnight in any timezone are dates and instants too.
+FIRST_DAY, LAST_DAY = EARLIEST.date(), LATEST.date() - timedelta(days=1)
+A_DATE = f"a date from {FIRST_DAY} to {LAST_DAY}, such as 2030-01-31"
+DIGITS = re.compile(r"[0-9]{1,18}")
 STATUSES = [s.value for s in Status]
 # The buttons of a booking's page, in the order shown; which appear is the domain's decision.
 ACTIONS = (
@@ -69,15 +79,43 @@ def allowed_actions(status: str) -> list[str]:
 
 
 def _date(value: str) -> date | None:
+    """The date written, if it is one the console shows; else None."""
     try:
-        return date.fromisoformat(value) if value else None
+        day = date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    return day if day is not None and FIRST_DAY <= day <= LAST_DAY else None
+
+
+def _number(value: str, maximum: int) -> int | None:
+    """A number written in ASCII digits (`isdigit` also takes "²", which `int` refuses), up to
+    `maximum`; else None."""
+    return int(value) if DIGITS.fullmatch(value) and int(value) <= maximum else None
 
 
 @router.get("/bookings")
-async def bookings_list(page: SignedIn, request: Request) -> Response:
-    query = {k: v[:200] for k, v in request.query_params.items()}
+async def bookings_list(
+    page: SignedIn,
+    view: Text = "",
+    week: Text = "",
+    status: Text = "",
+    service_uid: Text = "",
+    bot_user_ns: Text = "",
+    start: Annotated[str, Query(alias="from", pattern=NO_NUL)] = "",
+    end: Annotated[str, Query(alias="to", pattern=NO_NUL)] = "",
+    after: Text = "",
+) -> Response:
+    given = {
+        "view": view,
+        "week": week,
+        "status": status,
+        "service_uid": service_uid,
+        "bot_user_ns": bot_user_ns,
+        "from": start,
+        "to": end,
+        "after": after,
+    }
+    query = {k: v[:200] for k, v in given.items() if v}
     view = "week" if query.get("view") == "week" else "list"
     tz = page.tz
     errors: dict[str, str] = {}
@@ -92,7 +130,7 @@ async def bookings_list(page: SignedIn, request: Request) -> Response:
     else:
         for name in ("from", "to"):
             if query.get(name) and _date(query[name]) is None:
-                errors[name] = "a date such as 2030-01-31"
+                errors[name] = A_DATE
         first, last = _date(query.get("from", "")), _date(query.get("to", ""))
         start_from = day_start(first, tz) if first else None
         start_to = day_start(last + timedelta(days=1), tz) if last else None
@@ -104,12 +142,12 @@ async def bookings_list(page: SignedIn, request: Request) -> Response:
         "start_to": start_to,
     }
     rows: list[bookings.Loaded] = []
-    after = int(query["after"]) if query.get("after", "").isdigit() else None
+    after_id = _number(query.get("after", ""), MAX_ID)
     try:
         filters = parse(BookingFilters, raw)
         limit = 500 if view == "week" else PAGE_SIZE
         rows = await bookings.list_bookings(
-            page.context(), filters, limit=limit + 1, after_id=after
+            page.context(), filters, limit=limit + 1, after_id=after_id
         )
     except ValidationError as exc:
         errors.update(field_errors(exc))
@@ -162,7 +200,7 @@ async def _new_page(
     chosen = chosen or (active[0] if active else None)
     day = _date(values.get("day", "")) or page.now.astimezone(page.tz).date()
     if values.get("day") and _date(values["day"]) is None:
-        errors["day"] = "a date such as 2030-01-31"
+        errors["day"] = A_DATE
     slots: list[SlotOut] | None = None
     if chosen is not None and await availability.find_settings(page.session, chosen.id):
         # Only a service with settings offers slots: without, every time is free.
@@ -171,8 +209,9 @@ async def _new_page(
             "from": day.isoformat(),
             "to": (day + timedelta(days=1)).isoformat(),
         }
-        if duration.isdigit():
-            query["duration"] = int(duration)
+        minutes = _number(duration, 9999)
+        if minutes is not None:
+            query["duration"] = minutes
         try:
             found = await availability.list_slots(
                 page.session,
@@ -202,7 +241,7 @@ async def _new_page(
 
 @router.get("/bookings/new")
 async def booking_new(
-    page: SignedIn, service_uid: str = "", day: str = "", duration: str = ""
+    page: SignedIn, service_uid: Text = "", day: Text = "", duration: Text = ""
 ) -> Response:
     """`service_uid` and `day` choose the free times offered (a service with settings)."""
     values = {"service_uid": service_uid[:50], "day": day[:10], "duration": duration[:4]}
@@ -303,12 +342,11 @@ async def booking_page(page: SignedIn, booking_id: BookingId) -> Response:
 
 def _version(form: dict[str, str]) -> int | None:
     """The version the page showed: a change made meanwhile refuses the action (409)."""
-    value = form.get("version", "")
-    return int(value) if value.isdigit() else None
+    return _number(form.get("version", ""), 2**63 - 1)
 
 
 @router.post("/bookings/{booking_id}/{action}")
-async def booking_action(page: SignedIn, booking_id: BookingId, action: str) -> Response:
+async def booking_action(page: SignedIn, booking_id: BookingId, action: ActionName) -> Response:
     ctx = page.context()
     form = page.form
     version = _version(form)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import TypeAdapter, ValidationError
 
 from bookd.availability import service as availability
 from bookd.availability.schemas import WEEKDAYS, AvailabilityIn
-from bookd.bookings.schemas import StartTime
 from bookd.catalog import service as catalog
 from bookd.catalog.schemas import (
     ServiceCreate,
@@ -31,17 +30,19 @@ from bookd.console.web import (
 )
 from bookd.kit.errors import BookdError, NotFound
 from bookd.kit.schemas import NO_NUL
+from bookd.scheduling.endpoints import PreviewStart
 from bookd.scheduling.endpoints import preview as schedule_preview
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 Uid = Annotated[str, Path(max_length=50, pattern=NO_NUL)]
+Plural = Annotated[str, Path(max_length=20, pattern=NO_NUL)]
 Sequence = Annotated[int, Path(ge=1, le=5)]
 KINDS: dict[str, TemplateKind] = {"reminders": "reminder", "followups": "followup"}
 SERVICE_FIELDS = ("name", "service_uid", "description", "default_duration", "status")
 TEMPLATE_FIELDS = ("title", "description", "days", "hours", "minutes", "status")
 OFFSET = ("days", "hours", "minutes")
-START_TIME: TypeAdapter[datetime] = TypeAdapter(StartTime)
+START_TIME: TypeAdapter[datetime] = TypeAdapter(PreviewStart)
 
 
 @router.get("/services")
@@ -144,12 +145,14 @@ async def _form_refused(
 
 
 def _start_time(value: Any) -> datetime:
-    """The preview's time, read by the API's own `start_time` type."""
+    """The preview's time, read by the API's own `start_time` type for previews."""
     return START_TIME.validate_python(value)
 
 
 @router.get("/services/{uid}")
-async def service_page(page: SignedIn, uid: Uid, preview_at: str = "") -> Response:
+async def service_page(
+    page: SignedIn, uid: Uid, preview_at: Annotated[str, Query(pattern=NO_NUL)] = ""
+) -> Response:
     return await _service_page(page, uid, preview_at=preview_at[:40])
 
 
@@ -227,7 +230,7 @@ def _kind(plural: str) -> TemplateKind:
 
 
 @router.post("/services/{uid}/{plural}")
-async def template_create(page: SignedIn, uid: Uid, plural: str) -> Response:
+async def template_create(page: SignedIn, uid: Uid, plural: Plural) -> Response:
     kind = _kind(plural)
     data = form_data(page.form, TEMPLATE_FIELDS, ints=OFFSET, optional=OFFSET)
     try:
@@ -240,7 +243,7 @@ async def template_create(page: SignedIn, uid: Uid, plural: str) -> Response:
 
 
 @router.post("/services/{uid}/{plural}/{sequence}")
-async def template_update(page: SignedIn, uid: Uid, plural: str, sequence: Sequence) -> Response:
+async def template_update(page: SignedIn, uid: Uid, plural: Plural, sequence: Sequence) -> Response:
     kind = _kind(plural)
     data = form_data(page.form, TEMPLATE_FIELDS, ints=OFFSET, optional=OFFSET)
     for name in OFFSET:
@@ -261,7 +264,7 @@ async def template_update(page: SignedIn, uid: Uid, plural: str, sequence: Seque
 
 
 @router.post("/services/{uid}/{plural}/{sequence}/status")
-async def template_status(page: SignedIn, uid: Uid, plural: str, sequence: Sequence) -> Response:
+async def template_status(page: SignedIn, uid: Uid, plural: Plural, sequence: Sequence) -> Response:
     kind = _kind(plural)
     service = await catalog.get_service(page.session, page.workspace_id, uid)
     template = await catalog.get_template(page.session, service, kind, sequence)
@@ -279,7 +282,7 @@ async def template_status(page: SignedIn, uid: Uid, plural: str, sequence: Seque
 
 
 @router.post("/services/{uid}/{plural}/{sequence}/delete")
-async def template_delete(page: SignedIn, uid: Uid, plural: str, sequence: Sequence) -> Response:
+async def template_delete(page: SignedIn, uid: Uid, plural: Plural, sequence: Sequence) -> Response:
     kind = _kind(plural)
     await catalog.delete_template(page.session, page.workspace_id, uid, kind, sequence)
     return page.redirect(f"/services/{uid}#{plural}")

@@ -10,6 +10,7 @@ from fastapi import Query
 from pydantic import BaseModel
 
 from bookd.kit.errors import ValidationFailed
+from bookd.kit.schemas import NO_NUL
 
 T = TypeVar("T")
 
@@ -50,7 +51,9 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=200, description="Items per page")] = 50,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=NO_NUL, description="`next_cursor` of the previous page")
+    ] = None,
 ) -> PageParams:
     """Paging over a table with 64-bit ids."""
     return PageParams(limit=limit, after_id=decode_cursor(cursor))
@@ -58,7 +61,9 @@ def page_params(
 
 def page_params_32(
     limit: Annotated[int, Query(ge=1, le=200, description="Items per page")] = 50,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=NO_NUL, description="`next_cursor` of the previous page")
+    ] = None,
 ) -> PageParams:
     """Paging over a table whose ids are 32-bit on PostgreSQL (services, bookings, triggers)."""
     return PageParams(limit=limit, after_id=decode_cursor(cursor, max_id=INT32_MAX))

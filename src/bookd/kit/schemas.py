@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,8 +45,15 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-# For path parameters, which are not read through `Input`.
+# For path and query parameters, which are not read through `Input`.
 NO_NUL = r"^[^\x00]*$"
+
+# The instants bookd takes from a client and derives others from. `datetime` ends at the years 1
+# and 9999; well inside them, no derived time (an end, a reminder a year before, a follow-up a
+# year after, the day or week either side, the same instant in any timezone) can fall off either
+# end, which would be an OverflowError, a server error, instead of a refusal of the input.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class Input(BaseModel):

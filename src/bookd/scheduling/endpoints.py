@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Query
+from pydantic import AfterValidator, BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +15,8 @@ from bookd.bookings.domain import MessageStatus, Status
 from bookd.bookings.models import Booking, BookingMessage
 from bookd.bookings.schemas import StartTime
 from bookd.catalog import service as catalog
-from bookd.kit.schemas import UTCTime
+from bookd.catalog.endpoints import UidPath
+from bookd.kit.schemas import EARLIEST, UTCTime
 from bookd.kit.web import CurrentCaller, Now, Session, UnitOfWorkRoute, errors
 from bookd.scheduling import policy
 from bookd.scheduling.models import WorkerHeartbeat
@@ -102,6 +103,17 @@ async def workspace_status(
     )
 
 
+def _not_before_earliest(value: datetime) -> datetime:
+    if value < EARLIEST:
+        raise ValueError(f"start_time must not be before the year {EARLIEST.year}")
+    return value
+
+
+# A start as a booking takes it, but in the past too (its reminders show as skipped): not too far
+# back, where a reminder a year before it would fall off the calendar's start (the year 1).
+PreviewStart = Annotated[StartTime, AfterValidator(_not_before_earliest)]
+
+
 class PreviewItem(BaseModel):
     sequence: int
     title: str
@@ -126,8 +138,10 @@ class Preview(BaseModel):
     summary="When this service's reminders and follow-ups would go out, creating nothing",
 )
 async def preview_schedule(
-    service_uid: Annotated[str, Path(max_length=50)],
-    start_time: Annotated[StartTime, Query(description="ISO 8601 with an offset")],
+    service_uid: UidPath,
+    start_time: Annotated[
+        PreviewStart, Query(description="ISO 8601 with an offset, from the year 2000 to 9000")
+    ],
     caller: CurrentCaller,
     session: Session,
     now: Now,
