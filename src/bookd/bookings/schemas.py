@@ -43,6 +43,8 @@ Notes = Annotated[str, Field(max_length=1000)]
 Metadata = Annotated[str, Field(max_length=5000), AfterValidator(_must_be_json)]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 Rating = Annotated[int, Field(strict=True, ge=0, le=5)]
+
+
 def _in_utc_range(value: datetime) -> datetime:
     try:
         value.astimezone(UTC)
