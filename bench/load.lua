@@ -1,7 +1,10 @@
 -- wrk script: POST /v1/bookings with a fresh body per request (random bot user, random future start).
 local key = os.getenv("BENCH_API_KEY") or ""
 local users = tonumber(os.getenv("BENCH_USERS") or "500")
+-- The share of requests that are a bot user's first booking.
+local new_share = tonumber(os.getenv("BENCH_NEW_SHARE") or "0")
 local counter = 0
+local sent = 0
 
 function setup(thread)
   counter = counter + 1
@@ -15,12 +18,18 @@ end
 local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. key }
 
 function request()
-  local user = math.random(0, users - 1)
+  sent = sent + 1
+  local ns
+  if math.random() < new_share then
+    ns = string.format("new-%d-%d-%d", os.time(), seed or 0, sent)
+  else
+    ns = string.format("user-%d", math.random(0, users - 1))
+  end
   local t = 1924992000 + math.random(0, 365 * 24 * 60) * 60
   local body = string.format(
-    '{"service_uid":"svc-0","bot_user_ns":"user-%d","start_time":"%s","location":"Room 1",'
+    '{"service_uid":"svc-0","bot_user_ns":"%s","start_time":"%s","location":"Room 1",'
       .. '"source":"bench","metadata":"{\\"channel\\":\\"telegram\\"}"}',
-    user, os.date("!%Y-%m-%dT%H:%M:%SZ", t))
+    ns, os.date("!%Y-%m-%dT%H:%M:%SZ", t))
   return wrk.format("POST", "/v1/bookings", headers, body)
 end
 

@@ -13,7 +13,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import bookd
 from bookd.actions.endpoints import router as actions_router
 from bookd.availability.endpoints import router as availability_router
-from bookd.bookings.endpoints import CreationLane
 from bookd.bookings.endpoints import router as bookings_router
 from bookd.calendars.endpoints import router as calendars_router
 from bookd.catalog.endpoints import router as services_router
@@ -89,8 +88,7 @@ def create_app(
         app.include_router(router)
 
     install_console(app)
-    app.add_middleware(CreationLane)
-    # Outermost: every body, the creation lane's included, arrives within its limits.
+    # Outermost: every body arrives within its limits.
     app.add_middleware(
         BodyLimits, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_seconds
     )

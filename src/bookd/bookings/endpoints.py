@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-import orjson
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from pydantic import ValidationError
-from starlette.background import BackgroundTask
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bookd.bookings import service as bookings
 from bookd.bookings.domain import Action
@@ -25,19 +20,14 @@ from bookd.bookings.schemas import (
     RatingBody,
     RescheduleBody,
 )
-from bookd.kit.db import Database
-from bookd.kit.errors import BookdError, ValidationFailed
+from bookd.kit.errors import ValidationFailed
 from bookd.kit.pagination import Page, PageParams, next_cursor, page_params, page_params_32
 from bookd.kit.web import (
     CurrentCaller,
     Now,
     Session,
     UnitOfWorkRoute,
-    bearer_token,
     errors,
-    hash_key,
-    key_use_due,
-    record_key_use,
     validation_details,
 )
 
@@ -218,93 +208,3 @@ async def list_logs(
         data=[LogOut.of(r) for r in rows[: page.limit]],
         next_cursor=next_cursor([r.id for r in rows], page.limit),
     )
-
-
-# --- the creation's fast lane ------------------------------------------------------------------
-
-# Larger bodies go the documented way (a valid one is far smaller: its longest field, `metadata`,
-# is 5,000 characters).
-LANE_MAX_BODY = 64 * 1024
-
-
-class CreationLane:
-    """ASGI middleware: `POST /v1/bookings` in its common shape, without FastAPI's routing and
-    dependency solving and without the ORM, which together cost several times the creation's
-    own work (`bookings.create_direct`: one read and one write on the driver connection).
-
-    It answers only a request it can answer exactly as `create_booking` above would: a JSON body
-    that `BookingCreate` accepts, a bearer key, no Idempotency-Key, a booking it can create.
-    Anything else (bad input, a bad key, a refusal, a service with availability settings) is
-    handed to the app as it came, body included, having written nothing, and answered there.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self._may_take(scope):
-            await self.app(scope, receive, send)
-            return
-        messages, body = await _read_body(receive)
-        response = None if body is None else await self._create(scope, body)
-        if response is None:
-            await self.app(scope, _replaying(messages, receive), send)
-            return
-        await response(scope, receive, send)
-
-    @staticmethod
-    def _may_take(scope: Scope) -> bool:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/v1/bookings":
-            return False
-        headers = Headers(scope=scope)
-        return (
-            headers.get("content-type") == "application/json"
-            and "idempotency-key" not in headers
-            and "authorization" in headers
-        )
-
-    async def _create(self, scope: Scope, body: bytes) -> Response | None:
-        app = scope["app"]
-        try:
-            parsed = orjson.loads(body)
-            data = BookingCreate.model_validate(parsed)
-            key_hash = hash_key(bearer_token(Request(scope)))
-        except (orjson.JSONDecodeError, ValidationError, BookdError):
-            return None
-        db: Database = app.state.db
-        now: datetime = app.state.clock()
-        try:
-            created = await bookings.create_direct(db, key_hash=key_hash, data=data, now=now)
-        except BookdError:
-            return None  # refused before anything was written; the app answers it
-        if created is None:
-            return None
-        response = Response(created.body, status_code=201, media_type="application/json")
-        if key_use_due(created.key_last_used_at, now):
-            response.background = BackgroundTask(record_key_use, db, created.api_key_id, now)
-        return response
-
-
-async def _read_body(receive: Receive) -> tuple[list[Message], bytes | None]:
-    """The request's messages as received, and its body (None: too large, or the client left)."""
-    messages: list[Message] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            return messages, None
-        size += len(message.get("body", b""))
-        if size > LANE_MAX_BODY:
-            return messages, None
-        if not message.get("more_body", False):
-            return messages, b"".join(m.get("body", b"") for m in messages)
-
-
-def _replaying(messages: list[Message], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def replay() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replay

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -19,7 +18,6 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.availability import service as availability
-from bookd.bookings import repository
 from bookd.bookings.domain import (
     Action,
     Effect,
@@ -43,9 +41,8 @@ from bookd.catalog.models import BookingService, Template
 from bookd.events import outbox, payloads, relay
 from bookd.kit import wakeup
 from bookd.kit.clock import iso_z
-from bookd.kit.db import Database, in_ids, insert_for, insert_rows
-from bookd.kit.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from bookd.kit.web import api_key_actor
+from bookd.kit.db import in_ids, insert_for, insert_rows
+from bookd.kit.errors import Conflict, NotFound, ValidationFailed
 from bookd.scheduling import policy, render
 from bookd.workspaces import service as workspaces
 from bookd.workspaces.models import BotUser, Tenant
@@ -235,149 +232,6 @@ async def create_booking(ctx: Context, data: BookingCreate) -> Loaded:
     loaded = Loaded(booking, service, bot_user)
     await _apply(ctx, loaded, transition, fresh=True, details=_forced(overridden))
     return loaded
-
-
-@dataclass(frozen=True)
-class Created:
-    """A booking made by `create_direct`: the answer, and what the request's bookkeeping needs."""
-
-    body: bytes
-    """The booking as the API returns it, as JSON."""
-    api_key_id: int
-    key_last_used_at: datetime | None
-
-
-async def create_direct(
-    db: Database, *, key_hash: str, data: BookingCreate, now: datetime
-) -> Created | None:
-    """`create_booking` for an API request with a key (as its hash), in one read and one write on
-    the driver connection (bookings/repository.py) instead of the ORM.
-
-    The same checks in the same order, the same rows, the same event. None, with nothing
-    written, where `create_booking` must do it: a service with availability settings (their lock
-    and check) or a bot user's first booking (its creation, safe against a concurrent one).
-
-    On SQLite the read, the checks and the writes run as one `BEGIN IMMEDIATE` transaction on
-    aiosqlite's thread (`Database.sqlite_job`): one thread hand-off instead of one per statement,
-    all of which were paid while holding the one write lock. On PostgreSQL the read and the write
-    are a statement each, outside a transaction: the write is one statement and so atomic by
-    itself, and the read takes no lock and would see a snapshot of its own in a READ COMMITTED
-    transaction too, so a BEGIN and a COMMIT around them would cost two round trips and change
-    nothing.
-    """
-    uid, service_id, ns = data.service_uid, data.service_id, data.bot_user_ns
-    planned: _Planned | None
-    if db.sqlite:
-
-        def job(conn: sqlite3.Connection) -> _Planned | None:
-            facts = repository.read_facts_sqlite(
-                conn, key_hash=key_hash, service_uid=uid, service_id=service_id, ns=ns
-            )
-            planned = _plan(facts, data, now)
-            if planned is not None:
-                repository.write_sqlite(conn, planned.writes)
-            return planned
-
-        planned = await db.sqlite_job(job)
-    else:
-        async with db.driver_connection() as conn:
-            facts = await repository.read_facts_pg(
-                conn, key_hash=key_hash, service_uid=uid, service_id=service_id, ns=ns
-            )
-            planned = _plan(facts, data, now)
-            if planned is not None:
-                await repository.write_pg(conn, planned.writes)
-    if planned is None:
-        return None
-    if planned.writes.notify:
-        wakeup.wake_local()
-    return planned.created
-
-
-@dataclass(frozen=True)
-class _Planned:
-    writes: repository.Writes
-    created: Created
-
-
-def _plan(
-    facts: repository.CreationFacts | None, data: BookingCreate, now: datetime
-) -> _Planned | None:
-    """`create_direct`'s checks and rows, from what it read (pure: no I/O, no clock)."""
-    if facts is None:
-        raise Unauthorized("the API key is not valid")
-    service = _found_service(data, facts.service)
-    _require_active(service)
-    start = _future_start(data.start_time, now)
-    bot_user = facts.bot_user
-    if facts.has_availability or bot_user is None:
-        return None
-    duration = service.default_duration if data.duration is None else data.duration
-    transition = decide(None, Action.CREATE, Status(data.status))
-    # A creation schedules reminders and nothing else; the write is made for that.
-    assert transition.reminders is Effect.SCHEDULE and transition.followups is Effect.KEEP
-    booking = repository.NewBooking(
-        id=facts.booking_id,
-        workspace_id=facts.workspace_id,
-        service_id=service.id,
-        bot_user_id=bot_user.id,
-        status=transition.new.value,
-        start_time=start,
-        end_time=start + timedelta(minutes=duration),
-        duration=duration,
-        location=data.location,
-        source=data.source,
-        metadata_json=data.metadata,
-        notes=data.notes,
-        created_at=now,
-    )
-    tz = ZoneInfo(facts.timezone)
-    messages = [_instance(booking, t, REMINDER, tz, now, now) for t in facts.templates]
-    pending = [m["scheduled_at"] for m in messages if m["status"] == MessageStatus.PENDING.value]
-    payload = _payload(booking, service, bot_user)
-    (event_type,) = transition.events
-    writes = repository.Writes(
-        booking=booking,
-        messages=messages,
-        log=_log_row(
-            api_key_actor(facts.api_key_id),
-            now,
-            booking.id,
-            transition.action.value,
-            None,
-            transition.new.value,
-            {},
-        ),
-        event=outbox.row(
-            workspace_id=facts.workspace_id,
-            type=event_type,
-            occurred_at=now,
-            data=payload,
-            booking_id=booking.id,
-        ),
-        notify=_wakes(transition, booking, pending, now),
-    )
-    created = Created(
-        body=payloads.dumps(payload["booking"]).encode(),
-        api_key_id=facts.api_key_id,
-        key_last_used_at=facts.last_used_at,
-    )
-    return _Planned(writes, created)
-
-
-def _found_service(data: BookingCreate, found: Any) -> Any:
-    """`_resolve_service`'s checks, on the service the read found by uid (or else by id)."""
-    if data.service_uid is None and data.service_id is None:
-        raise ValidationFailed.on("service_uid", "missing", "service_uid or service_id is required")
-    if found is None:
-        if data.service_uid is not None:
-            raise NotFound(f"no booking service {data.service_uid!r}")
-        raise NotFound(f"no booking service with id {data.service_id}")
-    if data.service_id is not None and data.service_id != found.id:
-        raise ValidationFailed.on(
-            "service_id", "mismatch", "service_id and service_uid name different services"
-        )
-    return found
 
 
 def _forced(overridden: dict[str, Any] | None) -> dict[str, Any]:
@@ -678,8 +532,8 @@ async def _schedule(
 
 
 def _instance(
-    booking: Booking | repository.NewBooking,
-    template: Template | repository.TemplateRow,
+    booking: Booking,
+    template: Template,
     kind: str,
     tz: ZoneInfo,
     reference: datetime,

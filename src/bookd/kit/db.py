@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-import asyncpg
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -130,13 +128,10 @@ class Database:
         self.sqlite = is_sqlite(url)
         self.engine = create_engine(url, pool_size=pool_size)
         self.pool_size = pool_size
-        # The URL as the driver itself (asyncpg) takes it, for its own connections.
+        # The URL as the driver itself (asyncpg) takes it, for a connection of its own (LISTEN).
         self.driver_url = (
             make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         )
-        self._driver_pools: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, asyncio.Task[Any]
-        ] = weakref.WeakKeyDictionary()
         self._writer = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._reader = async_sessionmaker(
             self.engine.execution_options(**{READ_ONLY: True}),
@@ -146,9 +141,6 @@ class Database:
 
         # SQLite: one writer per process at a time, queued here (see `transaction`).
         self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._job_queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _JobQueue] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -192,104 +184,12 @@ class Database:
             finally:
                 await conn.exec_driver_sql("RESET plan_cache_mode")
 
-    @asynccontextmanager
-    async def driver_connection(self) -> AsyncIterator[Any]:
-        """A pooled connection of the driver (asyncpg) outside any transaction: each statement on
-        it commits on its own. PostgreSQL only; for work whose every write is one statement.
-
-        From a pool of the driver's own, beside the engine's: a check-out and return through
-        the engine (its connection and pool wrappers, a greenlet) cost a tenth of a booking
-        creation. Its connections hold no transaction between uses, so returning one resets
-        nothing (asyncpg's default reset is a round trip of four statements)."""
-        assert not self.sqlite, "SQLite work takes sqlite_job (BEGIN IMMEDIATE)"
-        if self.pool_size <= 0:
-            conn = await asyncpg.connect(self.driver_url)
-            try:
-                yield conn
-            finally:
-                await conn.close()
-            return
-        # One task opens the pool; the requests that come meanwhile wait for it too.
-        opening = _for_loop(
-            self._driver_pools, lambda: asyncio.get_running_loop().create_task(self._open_pool())
-        )
-        pool = await opening
-        async with pool.acquire() as conn:
-            yield conn
-
-    async def _open_pool(self) -> Any:
-        return await asyncpg.create_pool(
-            self.driver_url, min_size=0, max_size=self.pool_size, reset=_rollback_if_open
-        )
-
-    async def sqlite_job(self, job: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `job` on the plain sqlite3 connection in a write transaction (`BEGIN IMMEDIATE`),
-        on the connection's aiosqlite thread, queued on the same write lock as `transaction`; its
-        result once committed. If it raises, nothing it wrote stays.
-
-        The jobs that queue while the lock is taken run together when it comes free, one after
-        the other in one thread hand-off and one transaction, each in a savepoint of its own
-        (`_committed_together`): the lock, the pooled connection, the hand-off (about 160 µs plus
-        the event loop's turn, all paid while holding the write lock) and the commit are paid
-        once for the lot. `job` runs off the event loop: it must not touch it, and should be
-        short (it holds the lock).
-        """
-        assert self.sqlite, "PostgreSQL work takes driver_connection or transaction"
-        queue = _for_loop(self._job_queues, _JobQueue)
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        queue.jobs.append((job, future))
-        if queue.runner is None:
-            queue.runner = asyncio.create_task(self._run_jobs(queue))
-        result: T = await future
-        return result
-
-    async def _run_jobs(self, queue: _JobQueue) -> None:
-        """One turn of the write lock for the jobs queued by the time it is taken. Jobs queued
-        meanwhile wait for a later turn, behind the writers already waiting for the lock."""
-        taken: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] | None = None
-        try:
-            async with self._writing(False), self.engine.connect() as conn:
-                raw = await conn.get_raw_connection()
-                driver: Any = raw.driver_connection
-                taken = [(job, f) for job, f in queue.jobs if not f.cancelled()]
-                queue.jobs.clear()
-                jobs = [job for job, _ in taken]
-                # aiosqlite has no public way to run a function on its thread; `_execute` is how
-                # its own methods do it (aiosqlite is pinned; every SQLite creation test goes
-                # through it).
-                outcomes = await driver._execute(lambda: _committed_together(driver._conn, jobs))
-        except BaseException as error:
-            # Nothing of the turn's jobs stays; before they were taken, the queue's are the turn's.
-            failed = queue.jobs if taken is None else taken
-            for _, future in failed:
-                _settle(future, False, error)
-            if taken is None:
-                queue.jobs.clear()
-            if not isinstance(error, Exception):
-                raise
-        else:
-            for (_, future), (ok, value) in zip(taken, outcomes, strict=True):
-                _settle(future, ok, value)
-        finally:
-            queue.runner = None
-            if queue.jobs:
-                queue.runner = asyncio.create_task(self._run_jobs(queue))
-
     def _writing(self, read_only: bool) -> contextlib.AbstractAsyncContextManager[object]:
         if read_only or not self.sqlite:
             return contextlib.nullcontext()
         return _for_loop(self._write_locks, asyncio.Lock)
 
     async def dispose(self) -> None:
-        loop = asyncio.get_running_loop()
-        for pool_loop, opening in list(self._driver_pools.items()):
-            if not opening.done() or opening.cancelled() or opening.exception() is not None:
-                continue
-            if pool_loop is loop:
-                await opening.result().close()
-            else:
-                opening.result().terminate()
-        self._driver_pools.clear()
         await self.engine.dispose()
 
 
@@ -303,64 +203,6 @@ def _for_loop(
     if entry is None:
         entry = table[loop] = make()
     return entry
-
-
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    """Answer a queued job's caller, unless it has gone; a cancelled turn cancels it."""
-    if future.done():
-        return
-    if ok:
-        future.set_result(value)
-    elif isinstance(value, asyncio.CancelledError):
-        future.cancel()
-    else:
-        future.set_exception(value)
-
-
-async def _rollback_if_open(conn: Any) -> None:
-    """Reset a returned driver connection: only a transaction left open (a cancelled use)."""
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
-
-
-class _JobQueue:
-    """The SQLite jobs of one event loop waiting for their turn of the write lock."""
-
-    def __init__(self) -> None:
-        self.jobs: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
-        self.runner: asyncio.Task[None] | None = None
-
-
-def _committed_together(
-    db: sqlite3.Connection, jobs: list[Callable[[sqlite3.Connection], Any]]
-) -> list[tuple[bool, Any]]:
-    """Run the jobs one after another in one transaction, each in a savepoint of its own: one that
-    raises is rolled back to its savepoint, leaving the others as they are. (True, its result) or
-    (False, what it raised), in order, once the transaction has committed; if the commit fails,
-    it raises and nothing of any job stays.
-
-    One commit for the lot: a transaction of its own for each job wrote every page it touched to
-    the write-ahead log again (the same leaf pages of the same tables and indexes, a few dozen
-    kilobytes a booking), so that the disk, not the work, set the pace."""
-    outcomes: list[tuple[bool, Any]] = []
-    db.execute("BEGIN IMMEDIATE")  # autocommit mode (`_tune_sqlite`): the transaction is ours
-    try:
-        for job in jobs:
-            db.execute("SAVEPOINT job")
-            try:
-                result = job(db)
-            except Exception as error:
-                db.execute("ROLLBACK TO job")
-                db.execute("RELEASE job")
-                outcomes.append((False, error))
-            else:
-                db.execute("RELEASE job")
-                outcomes.append((True, result))
-        db.commit()
-    except BaseException:
-        db.rollback()
-        raise
-    return outcomes
 
 
 def in_ids(dialect: str, column: Any, name: str = "ids") -> ColumnElement[bool]:

@@ -104,23 +104,21 @@ async def get_bot_user(session: AsyncSession, workspace_id: int, ns: str) -> Bot
 async def ensure_bot_user(
     session: AsyncSession, workspace_id: int, ns: str, now: datetime
 ) -> BotUser:
-    """The bot user named `ns`, created on first use; safe against a concurrent first use."""
-    user = await find_bot_user(session, workspace_id, ns)
-    if user is not None:
-        return user
-    insert = insert_for(session)
-    await session.execute(
-        insert(BotUser)
-        .values(
-            workspace_id=workspace_id,
-            ns=ns,
-            followups_opt_out=False,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["workspace_id", "ns"])
+    """The bot user named `ns`, created on first use: one statement for a new bot user and a known
+    one alike (an upsert that, on conflict, sets nothing new and returns the row), safe against a
+    concurrent first use. On PostgreSQL it also locks the row until the transaction ends."""
+    insert = insert_for(session)(BotUser).values(
+        workspace_id=workspace_id,
+        ns=ns,
+        followups_opt_out=False,
+        created_at=now,
+        updated_at=now,
     )
-    return await get_bot_user(session, workspace_id, ns)
+    upsert = insert.on_conflict_do_update(
+        index_elements=["workspace_id", "ns"], set_={"ns": insert.excluded.ns}
+    ).returning(BotUser)
+    found = await session.scalars(upsert, execution_options={"populate_existing": True})
+    return found.one()
 
 
 async def put_bot_user(
