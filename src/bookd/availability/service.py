@@ -48,9 +48,7 @@ MAX_DURATION = timedelta(minutes=1000)
 
 
 async def find_settings(session: AsyncSession, service_id: int) -> ServiceAvailability | None:
-    return await session.scalar(
-        select(ServiceAvailability).where(ServiceAvailability.service_id == service_id)
-    )
+    return await session.get(ServiceAvailability, service_id)
 
 
 def effective_capacity(row: ServiceAvailability) -> int | None:

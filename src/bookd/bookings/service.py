@@ -47,6 +47,7 @@ from bookd.scheduling import policy, render
 from bookd.workspaces import service as workspaces
 from bookd.workspaces.models import BotUser, Tenant
 
+_INSERT_BOOKING = insert(Booking).returning(Booking.id)
 REMINDER = "reminder"
 FOLLOWUP = "followup"
 # For the rows written in bulk with Core statements (no ORM objects).
@@ -210,25 +211,29 @@ async def create_booking(ctx: Context, data: BookingCreate) -> Loaded:
         ctx.session, ctx.workspace.id, data.bot_user_ns, ctx.now
     )
     transition = decide(None, Action.CREATE, Status(data.status))
-    booking = Booking(
-        workspace_id=ctx.workspace.id,
-        service_id=service.id,
-        bot_user_id=bot_user.id,
-        status=transition.new.value,
-        start_time=start,
-        end_time=start + timedelta(minutes=duration),
-        duration=duration,
-        location=data.location,
-        source=data.source,
-        metadata_json=data.metadata,
-        notes=data.notes,
-        reschedule_count=0,
-        version=1,  # written at its first version: no UPDATE right after the INSERT
-        created_at=ctx.now,
-        updated_at=ctx.now,
-    )
-    ctx.session.add(booking)
-    await ctx.session.flush()
+    values = {
+        "workspace_id": ctx.workspace.id,
+        "service_id": service.id,
+        "bot_user_id": bot_user.id,
+        "status": transition.new.value,
+        "start_time": start,
+        "end_time": start + timedelta(minutes=duration),
+        "duration": duration,
+        "location": data.location,
+        "source": data.source,
+        "metadata_json": data.metadata,
+        "notes": data.notes,
+        "reschedule_count": 0,
+        "rating": None,
+        "cancel_reason": None,
+        "reschedule_reason": None,
+        "version": 1,
+        "created_at": ctx.now,
+        "updated_at": ctx.now,
+    }
+    # One INSERT, no unit of work: nothing else in this transaction changes the new booking.
+    booking_id = (await ctx.session.execute(_INSERT_BOOKING, [values])).scalar_one()
+    booking = Booking(id=booking_id, **values)
     loaded = Loaded(booking, service, bot_user)
     await _apply(ctx, loaded, transition, fresh=True, details=_forced(overridden))
     return loaded
@@ -468,14 +473,15 @@ async def _effect(
     fresh: bool,
 ) -> list[datetime]:
     """Apply `effect` to the booking's `kind` messages; the times of the pending ones it made."""
-    booking_id = loaded.booking.id
+    if effect is Effect.KEEP:
+        return []
+    if effect is Effect.SCHEDULE:
+        return await _schedule(ctx, loaded, kind, reference, fresh)
     pending = (
-        BookingMessage.booking_id == booking_id,
+        BookingMessage.booking_id == loaded.booking.id,
         BookingMessage.kind == kind,
         BookingMessage.status == MessageStatus.PENDING.value,
     )
-    if effect is Effect.KEEP:
-        return []
     if effect is Effect.SKIP:
         await ctx.session.execute(
             update(BookingMessage)
@@ -492,8 +498,6 @@ async def _effect(
                 status=MessageStatus.CANCELLED.value, skip_reason=f"booking {transition.new.value}"
             )
         )
-    elif effect is Effect.SCHEDULE:
-        return await _schedule(ctx, loaded, kind, reference, fresh)
     return []
 
 

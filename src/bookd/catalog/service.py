@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.bookings.models import Booking
@@ -35,15 +35,28 @@ async def list_services(
     return list((await session.scalars(query.order_by(BookingService.id).limit(limit))).all())
 
 
+# Statements every booking's creation runs, built once: building one costs as much as running it.
+_SERVICE_BY_UID = select(BookingService).where(
+    BookingService.workspace_id == bindparam("workspace_id"),
+    BookingService.service_uid == bindparam("service_uid"),
+)
+_ACTIVE_TEMPLATES = (
+    select(Template)
+    .where(
+        Template.service_id == bindparam("service_id"),
+        Template.kind == bindparam("kind"),
+        Template.status == "active",
+    )
+    .order_by(Template.sequence)
+)
+
+
 async def get_service(
     session: AsyncSession, workspace_id: int, service_uid: str, *, lock: bool = False
 ) -> BookingService:
-    query = select(BookingService).where(
-        BookingService.workspace_id == workspace_id, BookingService.service_uid == service_uid
-    )
-    if lock:
-        query = query.with_for_update()
-    service = await session.scalar(query)
+    query = _SERVICE_BY_UID.with_for_update() if lock else _SERVICE_BY_UID
+    params = {"workspace_id": workspace_id, "service_uid": service_uid}
+    service = await session.scalar(query, params)
     if service is None:
         raise NotFound(f"no booking service {service_uid!r}")
     return service
@@ -134,9 +147,10 @@ async def delete_service(session: AsyncSession, workspace_id: int, service_uid: 
 async def list_templates(
     session: AsyncSession, service: BookingService, kind: TemplateKind, *, active_only: bool = False
 ) -> list[Template]:
-    query = select(Template).where(Template.service_id == service.id, Template.kind == kind)
     if active_only:
-        query = query.where(Template.status == "active")
+        params = {"service_id": service.id, "kind": kind}
+        return list((await session.scalars(_ACTIVE_TEMPLATES, params)).all())
+    query = select(Template).where(Template.service_id == service.id, Template.kind == kind)
     return list((await session.scalars(query.order_by(Template.sequence))).all())
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -133,11 +134,8 @@ class Database:
             make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         )
         self._writer = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
-        self._reader = async_sessionmaker(
-            self.engine.execution_options(**{READ_ONLY: True}),
-            expire_on_commit=False,
-            autoflush=True,
-        )
+        self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
+        self._reader = async_sessionmaker(self._read_engine, expire_on_commit=False, autoflush=True)
 
         # SQLite: one writer per process at a time, queued here (see `transaction`).
         self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
@@ -162,6 +160,13 @@ class Database:
             session.begin(),
         ):
             yield session
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a read or two of rows, without the ORM's session: in a read
+        transaction, which on SQLite does not queue behind writers."""
+        async with self._read_engine.connect() as conn:
+            yield conn
 
     @asynccontextmanager
     async def statements(self) -> AsyncIterator[AsyncConnection]:
@@ -233,15 +238,21 @@ async def insert_rows(
             return list((await session.execute(statement, rows)).all())
         await session.execute(statement, rows)
         return []
-    names = list(rows[0])
+    names = tuple(rows[0])
+    statement = _unnest_insert(table, names, returning)
+    result = await session.execute(statement, {n: [row[n] for row in rows] for n in names})
+    return list(result.all()) if returning else []
+
+
+@functools.lru_cache(maxsize=256)
+def _unnest_insert(table: Table, names: tuple[str, ...], returning: str) -> Any:
+    """`insert_rows`' statement on PostgreSQL, made once for each table, columns and returning."""
     sql = (
         f"INSERT INTO {table.name} ({', '.join(names)}) "
         f"SELECT * FROM unnest({', '.join(f':{n}' for n in names)})"
         + (f" RETURNING {returning}" if returning else "")
     )
-    statement = text(sql).bindparams(*[bindparam(n, type_=ARRAY(table.c[n].type)) for n in names])
-    result = await session.execute(statement, {n: [row[n] for row in rows] for n in names})
-    return list(result.all()) if returning else []
+    return text(sql).bindparams(*[bindparam(n, type_=ARRAY(table.c[n].type)) for n in names])
 
 
 def insert_for(session: AsyncSession) -> Any:

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import BackgroundTasks, Depends, FastAPI, Request, Response
 from fastapi.dependencies.models import Dependant
@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -24,6 +24,7 @@ from bookd.kit.errors import BookdError, Unauthorized
 from bookd.workspaces.models import ApiKey, Workspace
 
 log = logging.getLogger(__name__)
+WORKSPACE = cast(Table, Workspace.__table__)
 
 
 class UnitOfWorkRoute(APIRoute):
@@ -127,21 +128,22 @@ class KeyCheck:
 
 
 async def authenticate(request: Request) -> KeyCheck:
-    """The caller the request's API key stands for, read in a transaction of its own; or 401."""
+    """The caller the request's API key stands for, read on a connection of its own; or 401."""
     token = bearer_token(request)
     now = await get_now(request)
     db: Database = request.app.state.db
-    async with db.transaction(read_only=True) as session:
+    async with db.reading() as conn:
         row = (
-            await session.execute(
-                select(ApiKey.id, ApiKey.last_used_at, Workspace)
+            await conn.execute(
+                select(ApiKey.id, ApiKey.last_used_at, *WORKSPACE.columns)
                 .join(Workspace, Workspace.id == ApiKey.workspace_id)
                 .where(ApiKey.key_hash == hash_key(token), ApiKey.revoked_at.is_(None))
             )
         ).first()
     if row is None:
         raise Unauthorized("the API key is not valid")
-    key_id, last_used_at, workspace = row
+    key_id, last_used_at, *columns = row
+    workspace = Workspace(**dict(zip(WORKSPACE.columns.keys(), columns, strict=True)))
     return KeyCheck(Caller(workspace=workspace, api_key_id=key_id), key_use_due(last_used_at, now))
 
 

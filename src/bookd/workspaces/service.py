@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookd.kit.db import insert_for
 from bookd.kit.errors import NotFound
 from bookd.kit.schemas import check_timezone
 from bookd.kit.web import hash_key
@@ -107,18 +110,28 @@ async def ensure_bot_user(
     """The bot user named `ns`, created on first use: one statement for a new bot user and a known
     one alike (an upsert that, on conflict, sets nothing new and returns the row), safe against a
     concurrent first use. On PostgreSQL it also locks the row until the transaction ends."""
-    insert = insert_for(session)(BotUser).values(
-        workspace_id=workspace_id,
-        ns=ns,
+    found = await session.scalars(
+        _upsert_bot_user(session.get_bind().dialect.name),
+        {"workspace_id": workspace_id, "ns": ns, "now": now},
+        execution_options={"populate_existing": True},
+    )
+    return found.one()
+
+
+@functools.cache
+def _upsert_bot_user(dialect: str) -> Any:
+    """`ensure_bot_user`'s statement, made once for each dialect."""
+    now = bindparam("now", type_=BotUser.created_at.type)
+    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(BotUser).values(
+        workspace_id=bindparam("workspace_id"),
+        ns=bindparam("ns"),
         followups_opt_out=False,
         created_at=now,
         updated_at=now,
     )
-    upsert = insert.on_conflict_do_update(
+    return insert.on_conflict_do_update(
         index_elements=["workspace_id", "ns"], set_={"ns": insert.excluded.ns}
     ).returning(BotUser)
-    found = await session.scalars(upsert, execution_options={"populate_existing": True})
-    return found.one()
 
 
 async def put_bot_user(
