@@ -250,3 +250,13 @@ def scratch_postgres(request: pytest.FixtureRequest) -> Iterator[str]:
         yield url
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=BACKENDS)
+def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database of the test's own on each backend (SQLite: a file `bookd serve` migrates), for
+    tests that run bookd processes on the real clock."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'bookd.db'}"
+    else:
+        yield request.getfixturevalue("scratch_postgres")

@@ -3,6 +3,7 @@ port, and `bookd serve` running until a block ends."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -25,6 +26,21 @@ def bookd_env(url: str | None = None, **settings: str) -> dict[str, str]:
         env["BOOKD_DATABASE_URL"] = url
     env.update(settings)
     return env
+
+
+def new_api_key(url: str, cwd: Path, name: str = "ws", *args: str) -> str:
+    """A new workspace's API key, made by `bookd workspace create name [args]` on `url`."""
+    done = subprocess.run(
+        [str(BOOKD), "workspace", "create", name, *args],
+        cwd=cwd,
+        env=bookd_env(url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    key: str = json.loads(done.stdout)["api_key"]
+    return key
 
 
 def free_port() -> int:

@@ -5,23 +5,13 @@ on failed sign-ins per client address, and the Secure flag of its cookie."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from bookd.console import auth
 from tests.console.support import CSRF
 from tests.processes import bookd_env, serving
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'bookd.db'}"
-    else:
-        yield request.getfixturevalue("scratch_postgres")
 
 
 def failed_sign_ins(base: str, count: int) -> list[int]:
@@ -44,15 +34,17 @@ def cookie_over_https(base: str) -> str:
     return cookie
 
 
-def test_forwarded_headers_count_only_from_trusted_proxies(tmp_path: Path, url: str) -> None:
+def test_forwarded_headers_count_only_from_trusted_proxies(
+    tmp_path: Path, scratch_url: str
+) -> None:
     limit = auth.MAX_FAILURES_PER_ADDRESS
-    trusted = bookd_env(url, BOOKD_TRUSTED_PROXIES="127.0.0.1")
+    trusted = bookd_env(scratch_url, BOOKD_TRUSTED_PROXIES="127.0.0.1")
     with serving(tmp_path, trusted) as base:
         # Each try comes from the address the proxy vouches for: none reaches the limit.
         assert failed_sign_ins(base, limit + 1) == [401] * (limit + 1)
         assert "secure" in cookie_over_https(base).lower()
 
-    untrusted = {**bookd_env(url), "FORWARDED_ALLOW_IPS": "*"}
+    untrusted = {**bookd_env(scratch_url), "FORWARDED_ALLOW_IPS": "*"}
     with serving(tmp_path, untrusted) as base:
         # Every try counts against the peer, 127.0.0.1, whatever the header says.
         assert failed_sign_ins(base, limit + 1) == [401] * limit + [429]

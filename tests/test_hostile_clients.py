@@ -8,45 +8,18 @@ import contextlib
 import json
 import secrets
 import socket
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import pytest
 
-from tests.conftest import BACKENDS
-from tests.processes import BOOKD, bookd_env, serving
+from tests.processes import bookd_env, new_api_key, serving
 
 HOLD_SECONDS = 30
 HOLDERS = 10  # as many as the PostgreSQL pool has connections
 SERVICE = {"name": "S", "service_uid": "s", "default_duration": 30}
-
-
-@pytest.fixture(params=BACKENDS)
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of the test's own: the servers here run the scheduler on the real clock."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'bookd.db'}"
-    else:
-        yield request.getfixturevalue("scratch_postgres")
-
-
-def new_key(url: str, tmp_path: Path) -> str:
-    created = subprocess.run(
-        [str(BOOKD), "workspace", "create", f"ws-{secrets.token_hex(3)}"],
-        env=bookd_env(url),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    key: str = json.loads(created.stdout)["api_key"]
-    return key
 
 
 def open_request(base: str, head: str, body: bytes = b"") -> socket.socket:
@@ -113,12 +86,14 @@ def iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def test_half_sent_bodies_hold_no_writer_and_no_connection(url: str, tmp_path: Path) -> None:
+def test_half_sent_bodies_hold_no_writer_and_no_connection(
+    scratch_url: str, tmp_path: Path
+) -> None:
     """Ten clients sit on half-sent bodies for 30 s: five with a valid API key, five signing in
     to the console. Every other client's writes answer within a second meanwhile, the scheduler
     sends each reminder on time, and a client with a bad key is refused before its body."""
-    key = new_key(url, tmp_path)
-    env = bookd_env(url, BOOKD_BODY_TIMEOUT_SECONDS="60")
+    key = new_api_key(scratch_url, tmp_path)
+    env = bookd_env(scratch_url, BOOKD_BODY_TIMEOUT_SECONDS="60")
     with (
         serving(tmp_path, env) as base,
         httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10) as api,
@@ -202,9 +177,9 @@ def test_half_sent_bodies_hold_no_writer_and_no_connection(url: str, tmp_path: P
             assert timedelta(0) <= occurred - at < timedelta(seconds=3), (at, occurred)
 
 
-def test_a_body_too_slow_is_refused_with_408(url: str, tmp_path: Path) -> None:
-    key = new_key(url, tmp_path)
-    env = bookd_env(url, BOOKD_BODY_TIMEOUT_SECONDS="1")
+def test_a_body_too_slow_is_refused_with_408(scratch_url: str, tmp_path: Path) -> None:
+    key = new_api_key(scratch_url, tmp_path)
+    env = bookd_env(scratch_url, BOOKD_BODY_TIMEOUT_SECONDS="1")
     with serving(tmp_path, env) as base:
         api_head = post_head(
             "/v1/services", 40, f"Authorization: Bearer {key}", "Content-Type: application/json"
@@ -224,13 +199,13 @@ def test_a_body_too_slow_is_refused_with_408(url: str, tmp_path: Path) -> None:
         assert services.json()["data"] == []
 
 
-def test_a_large_body_is_refused_before_it_is_read(url: str, tmp_path: Path) -> None:
+def test_a_large_body_is_refused_before_it_is_read(scratch_url: str, tmp_path: Path) -> None:
     """24 MB announced or streamed: 413 at once, and the server's memory stays where it was."""
-    key = new_key(url, tmp_path)
+    key = new_api_key(scratch_url, tmp_path)
     auth = f"Authorization: Bearer {key}"
     extra = b"{" + b",".join(b'"extra_key%07d": 0' % i for i in range(1_250_000)) + b"}"
     assert len(extra) > 24_000_000
-    with serving(tmp_path, bookd_env(url)) as base:
+    with serving(tmp_path, bookd_env(scratch_url)) as base:
         assert httpx.get(f"{base}/healthz").status_code == 200
         before = rss_kib(base)
 
@@ -280,10 +255,10 @@ def _send_chunked(sock: socket.socket, data: bytes) -> None:
         sock.sendall(b"0\r\n\r\n")
 
 
-def test_validation_errors_list_at_most_twenty_problems(url: str, tmp_path: Path) -> None:
-    key = new_key(url, tmp_path)
+def test_validation_errors_list_at_most_twenty_problems(scratch_url: str, tmp_path: Path) -> None:
+    key = new_api_key(scratch_url, tmp_path)
     body = {**SERVICE, **{f"extra_{i}": i for i in range(20_000)}}
-    with serving(tmp_path, bookd_env(url)) as base:
+    with serving(tmp_path, bookd_env(scratch_url)) as base:
         response = httpx.post(
             f"{base}/v1/services",
             json=body,
@@ -297,11 +272,11 @@ def test_validation_errors_list_at_most_twenty_problems(url: str, tmp_path: Path
     assert len(response.content) < 10_000
 
 
-def test_metrics_only_with_their_token(url: str, tmp_path: Path) -> None:
-    with serving(tmp_path, bookd_env(url)) as base:
+def test_metrics_only_with_their_token(scratch_url: str, tmp_path: Path) -> None:
+    with serving(tmp_path, bookd_env(scratch_url)) as base:
         assert httpx.get(f"{base}/metrics").status_code == 404
     token = secrets.token_urlsafe(16)
-    with serving(tmp_path, bookd_env(url, BOOKD_METRICS_TOKEN=token)) as base:
+    with serving(tmp_path, bookd_env(scratch_url, BOOKD_METRICS_TOKEN=token)) as base:
         assert httpx.get(f"{base}/metrics").status_code == 401
         wrong = {"Authorization": "Bearer not-it"}
         assert httpx.get(f"{base}/metrics", headers=wrong).status_code == 401

@@ -10,7 +10,6 @@ serialises the checks with the lock on the service row, SQLite with its single w
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -22,25 +21,11 @@ import httpx
 from tests import factories
 from tests.bookings.test_concurrency import race
 from tests.conftest import Api, TestClock
-from tests.processes import BOOKD, bookd_env, serving
+from tests.processes import BOOKD, bookd_env, new_api_key, serving
 
 ROUNDS = 20
 CLIENTS = 50
 CAPACITY = 2
-
-
-def new_key(url: str, folder: Path) -> str:
-    done = subprocess.run(
-        [str(BOOKD), "workspace", "create", "race", "--timezone", "UTC"],
-        cwd=folder,
-        env=bookd_env(url),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    key: str = json.loads(done.stdout)["api_key"]
-    return key
 
 
 async def race_for_slots(base: str, key: str) -> list[Counter[tuple[int, str]]]:
@@ -95,7 +80,7 @@ async def race_for_slots(base: str, key: str) -> list[Counter[tuple[int, str]]]:
 
 
 def run_the_race(url: str, folder: Path) -> None:
-    key = new_key(url, folder)
+    key = new_api_key(url, folder, "race", "--timezone", "UTC")
     with serving(folder, bookd_env(url), "--no-worker") as base:
         outcomes = asyncio.run(race_for_slots(base, key))
     expected = Counter({(201, ""): CAPACITY, (409, "unavailable"): CLIENTS - CAPACITY})

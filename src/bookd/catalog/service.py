@@ -40,15 +40,12 @@ _SERVICE_BY_UID = select(BookingService).where(
     BookingService.workspace_id == bindparam("workspace_id"),
     BookingService.service_uid == bindparam("service_uid"),
 )
-_ACTIVE_TEMPLATES = (
+_TEMPLATES = (
     select(Template)
-    .where(
-        Template.service_id == bindparam("service_id"),
-        Template.kind == bindparam("kind"),
-        Template.status == "active",
-    )
+    .where(Template.service_id == bindparam("service_id"), Template.kind == bindparam("kind"))
     .order_by(Template.sequence)
 )
+_ACTIVE_TEMPLATES = _TEMPLATES.where(Template.status == "active")
 
 
 async def get_service(
@@ -147,11 +144,9 @@ async def delete_service(session: AsyncSession, workspace_id: int, service_uid: 
 async def list_templates(
     session: AsyncSession, service: BookingService, kind: TemplateKind, *, active_only: bool = False
 ) -> list[Template]:
-    if active_only:
-        params = {"service_id": service.id, "kind": kind}
-        return list((await session.scalars(_ACTIVE_TEMPLATES, params)).all())
-    query = select(Template).where(Template.service_id == service.id, Template.kind == kind)
-    return list((await session.scalars(query.order_by(Template.sequence))).all())
+    query = _ACTIVE_TEMPLATES if active_only else _TEMPLATES
+    params = {"service_id": service.id, "kind": kind}
+    return list((await session.scalars(query, params)).all())
 
 
 async def get_template(

@@ -122,7 +122,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
 
 class Database:
-    """An engine and the two ways of opening a unit of work on it."""
+    """An engine and the ways of working on it: a transaction of the ORM, a plain read, statements."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
@@ -201,8 +201,8 @@ class Database:
 def _for_loop(
     table: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T], make: Callable[[], T]
 ) -> T:
-    """The running event loop's entry of `table`, made on first use: locks, queues and pools
-    belong to one loop (tests drive one `Database` from several)."""
+    """The running event loop's entry of `table`, made on first use: a lock belongs to one loop
+    (tests drive one `Database` from several)."""
     loop = asyncio.get_running_loop()
     entry = table.get(loop)
     if entry is None:

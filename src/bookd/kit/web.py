@@ -45,7 +45,7 @@ class UnitOfWorkRoute(APIRoute):
         async def run(request: Request) -> Response:
             db: Database = request.app.state.db
             if keyed:
-                request.state.caller = await authenticate(request)
+                request.state.key_check = await authenticate(request)
             await request.body()
             async with db.transaction(read_only=read_only) as session:
                 request.state.session = session
@@ -149,7 +149,7 @@ async def authenticate(request: Request) -> KeyCheck:
 
 async def get_caller(request: Request, now: Now, background: BackgroundTasks) -> Caller:
     """The caller `UnitOfWorkRoute` found before it read the body."""
-    check: KeyCheck = request.state.caller
+    check: KeyCheck = request.state.key_check
     if check.record_use:
         background.add_task(record_key_use, request.app.state.db, check.caller.api_key_id, now)
     return check.caller

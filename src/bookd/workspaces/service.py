@@ -9,10 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bookd.kit.db import insert_for
 from bookd.kit.errors import NotFound
 from bookd.kit.schemas import check_timezone
 from bookd.kit.web import hash_key
@@ -111,7 +110,7 @@ async def ensure_bot_user(
     one alike (an upsert that, on conflict, sets nothing new and returns the row), safe against a
     concurrent first use. On PostgreSQL it also locks the row until the transaction ends."""
     found = await session.scalars(
-        _upsert_bot_user(session.get_bind().dialect.name),
+        _upsert_bot_user(insert_for(session)),
         {"workspace_id": workspace_id, "ns": ns, "now": now},
         execution_options={"populate_existing": True},
     )
@@ -119,10 +118,10 @@ async def ensure_bot_user(
 
 
 @functools.cache
-def _upsert_bot_user(dialect: str) -> Any:
-    """`ensure_bot_user`'s statement, made once for each dialect."""
+def _upsert_bot_user(insert_of: Any) -> Any:
+    """`ensure_bot_user`'s statement, made once for each dialect's INSERT (`insert_for`)."""
     now = bindparam("now", type_=BotUser.created_at.type)
-    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(BotUser).values(
+    insert = insert_of(BotUser).values(
         workspace_id=bindparam("workspace_id"),
         ns=bindparam("ns"),
         followups_opt_out=False,
