@@ -47,12 +47,17 @@ from bookd.scheduling import policy, render
 from bookd.workspaces import service as workspaces
 from bookd.workspaces.models import BotUser, Tenant
 
-_INSERT_BOOKING = insert(Booking).returning(Booking.id)
 REMINDER = "reminder"
 FOLLOWUP = "followup"
 # For the rows written in bulk with Core statements (no ORM objects).
 MESSAGES = cast(Table, BookingMessage.__table__)
 LOGS = cast(Table, BookingLog.__table__)
+BOOKINGS = cast(Table, Booking.__table__)
+# A Core INSERT of the table, not of the mapped class: the ORM's bulk-insert layer costs more than
+# the statement, and nothing in the transaction holds the new row as an object.
+_INSERT_BOOKING = insert(BOOKINGS).returning(BOOKINGS.c.id)
+# The columns whose attribute is named otherwise (`metadata` is taken on a declarative class).
+BOOKING_COLUMN = {"metadata_json": "metadata"}
 
 
 @dataclass(frozen=True)
@@ -232,7 +237,8 @@ async def create_booking(ctx: Context, data: BookingCreate) -> Loaded:
         "updated_at": ctx.now,
     }
     # One INSERT, no unit of work: nothing else in this transaction changes the new booking.
-    booking_id = (await ctx.session.execute(_INSERT_BOOKING, [values])).scalar_one()
+    row = {BOOKING_COLUMN.get(name, name): value for name, value in values.items()}
+    booking_id = (await ctx.session.execute(_INSERT_BOOKING, row)).scalar_one()
     booking = Booking(id=booking_id, **values)
     loaded = Loaded(booking, service, bot_user)
     await _apply(ctx, loaded, transition, fresh=True, details=_forced(overridden))

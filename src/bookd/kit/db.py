@@ -48,6 +48,8 @@ T = TypeVar("T")
 
 # Read-only work opts out of the SQLite write lock with this execution option.
 READ_ONLY = "bookd_read_only"
+# A connection whose statements are each a transaction of its own: no BEGIN on SQLite.
+AUTOCOMMIT = "bookd_autocommit"
 
 
 def async_url(url: str) -> str:
@@ -115,7 +117,10 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
     def on_begin(conn: Any) -> None:
         # A deferred transaction that later writes can fail at once with "database is locked"
         # instead of waiting for the busy timeout; writers take the lock up front.
-        if conn.get_execution_options().get(READ_ONLY):
+        options = conn.get_execution_options()
+        if options.get(AUTOCOMMIT):
+            return
+        if options.get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
         else:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -136,6 +141,12 @@ class Database:
         self._writer = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._read_engine = self.engine.execution_options(**{READ_ONLY: True})
         self._reader = async_sessionmaker(self._read_engine, expire_on_commit=False, autoflush=True)
+        # Single reads: no BEGIN and ROLLBACK around them, two round trips (PostgreSQL) or thread
+        # hand-offs (SQLite) that cost more than a key look-up.
+        self._single_engine = self.engine.execution_options(
+            **{READ_ONLY: True, AUTOCOMMIT: True},
+            **({} if self.sqlite else {"isolation_level": "AUTOCOMMIT"}),
+        )
 
         # SQLite: one writer per process at a time, queued here (see `transaction`).
         self._write_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
@@ -163,9 +174,9 @@ class Database:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for a read or two of rows, without the ORM's session: in a read
-        transaction, which on SQLite does not queue behind writers."""
-        async with self._read_engine.connect() as conn:
+        """A connection for reads each whole in itself, without the ORM's session: every statement
+        is a read transaction of its own, which on SQLite does not queue behind writers."""
+        async with self._single_engine.connect() as conn:
             yield conn
 
     @asynccontextmanager

@@ -6,9 +6,9 @@ import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.kit.db import insert_for
@@ -17,6 +17,8 @@ from bookd.kit.schemas import check_timezone
 from bookd.kit.web import hash_key
 from bookd.workspaces.models import ApiKey, BotUser, Workspace
 from bookd.workspaces.schemas import BotUserProfile, WorkspaceUpdate
+
+BOT_USERS = cast(Table, BotUser.__table__)
 
 
 @dataclass(frozen=True)
@@ -108,20 +110,22 @@ async def ensure_bot_user(
 ) -> BotUser:
     """The bot user named `ns`, created on first use: one statement for a new bot user and a known
     one alike (an upsert that, on conflict, sets nothing new and returns the row), safe against a
-    concurrent first use. On PostgreSQL it also locks the row until the transaction ends."""
-    found = await session.scalars(
-        _upsert_bot_user(insert_for(session)),
-        {"workspace_id": workspace_id, "ns": ns, "now": now},
-        execution_options={"populate_existing": True},
+    concurrent first use. On PostgreSQL it also locks the row until the transaction ends.
+
+    The bot user comes back as a detached object of its row: a Core statement, without the ORM's
+    bulk-insert layer, which costs more than the upsert itself (`put_bot_user` writes its change
+    with a statement of its own)."""
+    found = await session.execute(
+        _upsert_bot_user(insert_for(session)), {"workspace_id": workspace_id, "ns": ns, "now": now}
     )
-    return found.one()
+    return BotUser(**found.one()._mapping)
 
 
 @functools.cache
 def _upsert_bot_user(insert_of: Any) -> Any:
     """`ensure_bot_user`'s statement, made once for each dialect's INSERT (`insert_for`)."""
     now = bindparam("now", type_=BotUser.created_at.type)
-    insert = insert_of(BotUser).values(
+    insert = insert_of(BOT_USERS).values(
         workspace_id=bindparam("workspace_id"),
         ns=bindparam("ns"),
         followups_opt_out=False,
@@ -130,15 +134,15 @@ def _upsert_bot_user(insert_of: Any) -> Any:
     )
     return insert.on_conflict_do_update(
         index_elements=["workspace_id", "ns"], set_={"ns": insert.excluded.ns}
-    ).returning(BotUser)
+    ).returning(*BOT_USERS.columns)
 
 
 async def put_bot_user(
     session: AsyncSession, workspace_id: int, ns: str, profile: BotUserProfile, now: datetime
 ) -> BotUser:
     user = await ensure_bot_user(session, workspace_id, ns, now)
-    for name, value in profile.model_dump().items():
+    changes = {**profile.model_dump(), "updated_at": now}
+    await session.execute(update(BOT_USERS).where(BOT_USERS.c.id == user.id).values(changes))
+    for name, value in changes.items():
         setattr(user, name, value)
-    user.updated_at = now
-    await session.flush()
     return user
