@@ -268,17 +268,21 @@ async def enforce(
     now: datetime,
     force: bool,
     exclude_booking_id: int | None = None,
+    configured: bool | None = None,
 ) -> dict[str, Any] | None:
     """Refuse (409 `unavailable`) a booking of `service` at `start` that its availability settings
     do not allow; with `force`, allow it and return what was overridden, for the audit log.
 
-    A service without settings costs one primary-key look-up and is never refused. With settings,
+    A service without settings costs one primary-key look-up (none where the caller read whether
+    it has settings, `configured`) and is never refused. With settings,
     the check and the caller's insert or update are atomic: on PostgreSQL the service row is locked
     (`FOR NO KEY UPDATE`, which does not block plain bookings' foreign-key checks) until the
     transaction ends, so two requests for the last place queue and the second sees the first's
     booking; on SQLite every writer already holds the one write lock (`BEGIN IMMEDIATE`).
     """
-    if await find_settings(session, service.id) is None:
+    if configured is None:
+        configured = await find_settings(session, service.id) is not None
+    if not configured:
         return None
     await session.execute(
         select(BookingService.id)

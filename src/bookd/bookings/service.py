@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.availability import service as availability
+from bookd.availability.models import ServiceAvailability
 from bookd.bookings.domain import (
     Action,
     Effect,
@@ -79,6 +80,9 @@ class Loaded:
     booking: Booking
     service: BookingService
     bot_user: BotUser
+    reminders: list[Template] | None = None
+    """The service's active reminder templates where already read (a creation reads them with
+    the service); otherwise read when reminders are scheduled."""
 
     def out(self) -> BookingOut:
         return BookingOut.of(self.booking, self.service, self.bot_user)
@@ -179,18 +183,71 @@ def _future_start(start_time: datetime, now: datetime) -> datetime:
     return start
 
 
-async def _resolve_service(ctx: Context, data: BookingCreate) -> BookingService:
+@dataclass(frozen=True)
+class Bookable:
+    """What a new booking of a service needs to know, read in one statement: the service, whether
+    it has availability settings, its active reminder templates (in sequence order)."""
+
+    service: BookingService
+    has_settings: bool
+    reminders: list[Template]
+
+
+SERVICES = cast(Table, BookingService.__table__)
+TEMPLATES = cast(Table, Template.__table__)
+SETTINGS = cast(Table, ServiceAvailability.__table__)
+_TEMPLATE_COLUMNS = [c.label(f"template_{c.key}") for c in TEMPLATES.c]
+_BOOKABLE = (
+    select(*SERVICES.c, SETTINGS.c.service_id.label("settings_of"), *_TEMPLATE_COLUMNS)
+    .select_from(
+        SERVICES.outerjoin(SETTINGS, SETTINGS.c.service_id == SERVICES.c.id).outerjoin(
+            TEMPLATES,
+            and_(
+                TEMPLATES.c.service_id == SERVICES.c.id,
+                TEMPLATES.c.kind == REMINDER,
+                TEMPLATES.c.status == "active",
+            ),
+        )
+    )
+    .where(SERVICES.c.workspace_id == bindparam("workspace_id"))
+    .order_by(TEMPLATES.c.sequence)
+)
+_BOOKABLE_BY_UID = _BOOKABLE.where(SERVICES.c.service_uid == bindparam("key"))
+_BOOKABLE_BY_ID = _BOOKABLE.where(SERVICES.c.id == bindparam("key"))
+
+
+async def _bookable(ctx: Context, data: BookingCreate) -> Bookable:
+    """The service `data` names (by `service_uid` or `service_id`), or 404 / 422."""
     if data.service_uid is None and data.service_id is None:
         raise ValidationFailed.on("service_uid", "missing", "service_uid or service_id is required")
-    if data.service_uid is not None:
-        service = await catalog.get_service(ctx.session, ctx.workspace.id, data.service_uid)
-        if data.service_id is not None and data.service_id != service.id:
-            raise ValidationFailed.on(
-                "service_id", "mismatch", "service_id and service_uid name different services"
-            )
-        return service
-    assert data.service_id is not None
-    return await catalog.get_service_by_id(ctx.session, ctx.workspace.id, data.service_id)
+    by_uid = data.service_uid is not None
+    rows = (
+        await ctx.session.execute(
+            _BOOKABLE_BY_UID if by_uid else _BOOKABLE_BY_ID,
+            {
+                "workspace_id": ctx.workspace.id,
+                "key": data.service_uid if by_uid else data.service_id,
+            },
+        )
+    ).all()
+    if not rows:
+        raise NotFound(
+            f"no booking service {data.service_uid!r}"
+            if by_uid
+            else f"no booking service with id {data.service_id}"
+        )
+    first = rows[0]._mapping
+    service = BookingService(**{c.key: first[c.key] for c in SERVICES.c})
+    if data.service_id is not None and data.service_id != service.id:
+        raise ValidationFailed.on(
+            "service_id", "mismatch", "service_id and service_uid name different services"
+        )
+    reminders = [
+        Template(**{c.key: row._mapping[f"template_{c.key}"] for c in TEMPLATES.c})
+        for row in rows
+        if row.template_id is not None
+    ]
+    return Bookable(service, first["settings_of"] is not None, reminders)
 
 
 def _require_active(service: BookingService) -> None:
@@ -199,7 +256,8 @@ def _require_active(service: BookingService) -> None:
 
 
 async def create_booking(ctx: Context, data: BookingCreate) -> Loaded:
-    service = await _resolve_service(ctx, data)
+    bookable = await _bookable(ctx, data)
+    service = bookable.service
     _require_active(service)
     start = _future_start(data.start_time, ctx.now)
     duration = service.default_duration if data.duration is None else data.duration
@@ -211,6 +269,7 @@ async def create_booking(ctx: Context, data: BookingCreate) -> Loaded:
         duration=duration,
         now=ctx.now,
         force=data.force,
+        configured=bookable.has_settings,
     )
     bot_user = await workspaces.ensure_bot_user(
         ctx.session, ctx.workspace.id, data.bot_user_ns, ctx.now
@@ -240,7 +299,7 @@ async def create_booking(ctx: Context, data: BookingCreate) -> Loaded:
     row = {BOOKING_COLUMN.get(name, name): value for name, value in values.items()}
     booking_id = (await ctx.session.execute(_INSERT_BOOKING, row)).scalar_one()
     booking = Booking(id=booking_id, **values)
-    loaded = Loaded(booking, service, bot_user)
+    loaded = Loaded(booking, service, bot_user, reminders=bookable.reminders)
     await _apply(ctx, loaded, transition, fresh=True, details=_forced(overridden))
     return loaded
 
@@ -528,7 +587,11 @@ async def _schedule(
         await ctx.session.execute(
             delete(BookingMessage).where(*mine, BookingMessage.status != MessageStatus.SENT.value)
         )
-    templates = await catalog.list_templates(ctx.session, loaded.service, kind, active_only=True)  # type: ignore[arg-type]
+    templates = (
+        loaded.reminders
+        if kind == REMINDER and loaded.reminders is not None
+        else await catalog.list_templates(ctx.session, loaded.service, kind, active_only=True)  # type: ignore[arg-type]
+    )
     tz = ctx.tz
     rows = [
         _instance(booking, template, kind, tz, reference, ctx.now)
