@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.availability import service as availability
 from bookd.availability.models import ServiceAvailability
+from bookd.bookings import payloads
 from bookd.bookings.domain import (
     Action,
     Effect,
@@ -39,7 +40,8 @@ from bookd.bookings.schemas import (
 from bookd.calendars.service import ics_path
 from bookd.catalog import service as catalog
 from bookd.catalog.models import BookingService, Template
-from bookd.events import outbox, payloads, relay
+from bookd.events import outbox, relay
+from bookd.events.payloads import dumps
 from bookd.kit import wakeup
 from bookd.kit.clock import iso_z
 from bookd.kit.db import in_ids, insert_for, insert_rows
@@ -497,7 +499,7 @@ def _log_row(
         "actor": actor,
         "old_status": old_status,
         "new_status": new_status,
-        "details": payloads.dumps(details),
+        "details": dumps(details),
         "created_at": now,
     }
 
@@ -789,7 +791,7 @@ def _sent(message: Any, now: datetime, table: dict[str, str]) -> dict[str, Any]:
     """The message as the API returns it once sent at `now`, title and description rendered."""
     out = payloads.message(message)
     out["status"] = MessageStatus.SENT.value
-    out["sent_at"] = payloads.time(now)
+    out["sent_at"] = iso_z(now)
     out["title"] = render.render(message.title, table)
     out["description"] = render.render(message.description, table)
     return out
@@ -798,7 +800,7 @@ def _sent(message: Any, now: datetime, table: dict[str, str]) -> dict[str, Any]:
 def _message_log(
     ctx: Context, loaded: Sendable, message: Any, action: str, reason: str | None = None
 ) -> dict[str, Any]:
-    details = {"sequence": message.sequence, "scheduled_at": payloads.time(message.scheduled_at)}
+    details = {"sequence": message.sequence, "scheduled_at": iso_z(message.scheduled_at)}
     if reason:
         details["reason"] = reason
     return {
@@ -807,7 +809,7 @@ def _message_log(
         "actor": ctx.actor,
         "old_status": loaded.booking.status,
         "new_status": loaded.booking.status,
-        "details": payloads.dumps(details),
+        "details": dumps(details),
         "created_at": ctx.now,
     }
 
