@@ -97,61 +97,28 @@ class Rule:
     followups: Effect = Effect.KEEP
 
 
+S, E = Status, EventType
+SCHEDULE, SKIP, CANCEL = Effect.SCHEDULE, Effect.SKIP, Effect.CANCEL
+BEFORE_START = frozenset({S.PENDING, S.CONFIRMED})
+ENDED = (E.MEETING_ENDED, E.BOOKING_COMPLETED)
+
+# fmt: off
 RULES: dict[Action, Rule] = {
-    Action.CREATE: Rule(frozenset(), None, (EventType.BOOKING_CREATED,), reminders=Effect.SCHEDULE),
-    Action.CONFIRM: Rule(
-        frozenset({Status.PENDING}), Status.CONFIRMED, (EventType.BOOKING_CONFIRMED,)
-    ),
-    Action.RESCHEDULE: Rule(
-        frozenset({Status.PENDING, Status.CONFIRMED}),
-        None,
-        (EventType.BOOKING_RESCHEDULED,),
-        reminders=Effect.SCHEDULE,
-    ),
-    Action.CANCEL: Rule(
-        OPEN,
-        Status.CANCELLED,
-        (EventType.BOOKING_CANCELLED,),
-        reminders=Effect.CANCEL,
-        followups=Effect.CANCEL,
-    ),
-    Action.COMPLETE: Rule(
-        OPEN,
-        Status.COMPLETED,
-        (EventType.BOOKING_COMPLETED,),
-        reminders=Effect.SKIP,
-        followups=Effect.SCHEDULE,
-    ),
-    Action.NO_SHOW: Rule(
-        OPEN,
-        Status.NO_SHOW,
-        (EventType.BOOKING_NO_SHOW,),
-        reminders=Effect.SKIP,
-        followups=Effect.SCHEDULE,
-    ),
-    Action.RATE: Rule(ANY, None, (EventType.UPDATE_RATING,)),
-    Action.UPDATE: Rule(ANY, None, (EventType.BOOKING_UPDATED,)),
-    Action.DELETE: Rule(ANY, None, (EventType.BOOKING_DELETED,)),
-    Action.START: Rule(
-        frozenset({Status.PENDING, Status.CONFIRMED}),
-        Status.IN_PROGRESS,
-        (EventType.MEETING_STARTED,),
-    ),
-    Action.END: Rule(
-        frozenset({Status.IN_PROGRESS}),
-        Status.COMPLETED,
-        (EventType.MEETING_ENDED, EventType.BOOKING_COMPLETED),
-        reminders=Effect.SKIP,
-        followups=Effect.SCHEDULE,
-    ),
-    Action.DEACTIVATE: Rule(
-        OPEN,
-        Status.INACTIVE,
-        (EventType.BOOKING_INACTIVE,),
-        reminders=Effect.SKIP,
-        followups=Effect.CANCEL,
-    ),
+    # action:          allowed from,                    to,           events,                  reminders, follow-ups
+    Action.CREATE:     Rule(frozenset(),                None,         (E.BOOKING_CREATED,),    SCHEDULE),
+    Action.CONFIRM:    Rule(frozenset({S.PENDING}),     S.CONFIRMED,  (E.BOOKING_CONFIRMED,)),
+    Action.RESCHEDULE: Rule(BEFORE_START,               None,         (E.BOOKING_RESCHEDULED,), SCHEDULE),
+    Action.CANCEL:     Rule(OPEN,                       S.CANCELLED,  (E.BOOKING_CANCELLED,),  CANCEL,   CANCEL),
+    Action.COMPLETE:   Rule(OPEN,                       S.COMPLETED,  (E.BOOKING_COMPLETED,),  SKIP,     SCHEDULE),
+    Action.NO_SHOW:    Rule(OPEN,                       S.NO_SHOW,    (E.BOOKING_NO_SHOW,),    SKIP,     SCHEDULE),
+    Action.RATE:       Rule(ANY,                        None,         (E.UPDATE_RATING,)),
+    Action.UPDATE:     Rule(ANY,                        None,         (E.BOOKING_UPDATED,)),
+    Action.DELETE:     Rule(ANY,                        None,         (E.BOOKING_DELETED,)),
+    Action.START:      Rule(BEFORE_START,               S.IN_PROGRESS,(E.MEETING_STARTED,)),
+    Action.END:        Rule(frozenset({S.IN_PROGRESS}), S.COMPLETED,  ENDED,                   SKIP,     SCHEDULE),
+    Action.DEACTIVATE: Rule(OPEN,                       S.INACTIVE,   (E.BOOKING_INACTIVE,),   SKIP,     CANCEL),
 }
+# fmt: on
 
 # A reschedule may set the status to one of these; a new booking starts in one of them.
 REQUESTABLE = frozenset({Status.PENDING, Status.CONFIRMED})

@@ -149,11 +149,6 @@ async def delete_booking(booking_id: BookingId, ctx: Ctx, if_match: IfMatch) -> 
     return Response(status_code=204)
 
 
-@router.post("/{booking_id}/confirm", response_model=BookingOut, responses=errors(404, 409))
-async def confirm_booking(booking_id: BookingId, ctx: Ctx, if_match: IfMatch) -> BookingOut:
-    return (await bookings.act(ctx, booking_id, Action.CONFIRM, if_match=if_match)).out()
-
-
 @router.post("/{booking_id}/reschedule", response_model=BookingOut, responses=errors(404, 409))
 async def reschedule_booking(
     booking_id: BookingId, body: RescheduleBody, ctx: Ctx, if_match: IfMatch
@@ -170,16 +165,6 @@ async def cancel_booking(
     ).out()
 
 
-@router.post("/{booking_id}/complete", response_model=BookingOut, responses=errors(404, 409))
-async def complete_booking(booking_id: BookingId, ctx: Ctx, if_match: IfMatch) -> BookingOut:
-    return (await bookings.act(ctx, booking_id, Action.COMPLETE, if_match=if_match)).out()
-
-
-@router.post("/{booking_id}/no-show", response_model=BookingOut, responses=errors(404, 409))
-async def mark_no_show(booking_id: BookingId, ctx: Ctx, if_match: IfMatch) -> BookingOut:
-    return (await bookings.act(ctx, booking_id, Action.NO_SHOW, if_match=if_match)).out()
-
-
 @router.post("/{booking_id}/rating", response_model=BookingOut, responses=errors(404, 409))
 async def rate_booking(
     booking_id: BookingId, body: RatingBody, ctx: Ctx, if_match: IfMatch
@@ -187,16 +172,38 @@ async def rate_booking(
     return (await bookings.rate(ctx, booking_id, body.rating, if_match=if_match)).out()
 
 
-@router.get("/{booking_id}/reminders", response_model=Page[MessageOut], responses=errors(404))
-async def list_reminders(booking_id: BookingId, ctx: Ctx) -> Page[MessageOut]:
-    rows = await bookings.list_messages(ctx, booking_id, bookings.REMINDER)
-    return Page(data=[MessageOut.of(m) for m in rows], next_cursor=None)
+def _plain_action(path: str, action: Action, name: str) -> None:
+    """`POST /v1/bookings/{id}/<path>`: an action that takes no body."""
+
+    async def endpoint(booking_id: BookingId, ctx: Ctx, if_match: IfMatch) -> BookingOut:
+        return (await bookings.act(ctx, booking_id, action, if_match=if_match)).out()
+
+    endpoint.__name__ = name
+    router.post(f"/{{booking_id}}/{path}", response_model=BookingOut, responses=errors(404, 409))(
+        endpoint
+    )
 
 
-@router.get("/{booking_id}/followups", response_model=Page[MessageOut], responses=errors(404))
-async def list_followups(booking_id: BookingId, ctx: Ctx) -> Page[MessageOut]:
-    rows = await bookings.list_messages(ctx, booking_id, bookings.FOLLOWUP)
-    return Page(data=[MessageOut.of(m) for m in rows], next_cursor=None)
+_plain_action("confirm", Action.CONFIRM, "confirm_booking")
+_plain_action("complete", Action.COMPLETE, "complete_booking")
+_plain_action("no-show", Action.NO_SHOW, "mark_no_show")
+
+
+def _messages(path: str, kind: str, name: str) -> None:
+    """`GET /v1/bookings/{id}/<path>`: the booking's reminders or follow-ups."""
+
+    async def endpoint(booking_id: BookingId, ctx: Ctx) -> Page[MessageOut]:
+        rows = await bookings.list_messages(ctx, booking_id, kind)
+        return Page(data=[MessageOut.of(m) for m in rows], next_cursor=None)
+
+    endpoint.__name__ = name
+    router.get(f"/{{booking_id}}/{path}", response_model=Page[MessageOut], responses=errors(404))(
+        endpoint
+    )
+
+
+_messages("reminders", bookings.REMINDER, "list_reminders")
+_messages("followups", bookings.FOLLOWUP, "list_followups")
 
 
 @router.get("/{booking_id}/logs", response_model=Page[LogOut], responses=errors(404))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bookd.kit.db import Base, BigId
+from bookd.kit.db import Base, BigId, partial_index
 
 
 class Booking(Base):
@@ -40,29 +40,28 @@ class Booking(Base):
         Index("ix_bookings_bot_user_id", "bot_user_id"),
         Index("ix_bookings_service_id_start_time", "service_id", "start_time"),
         # The scheduler's two due queries: meetings to start, meetings to end.
-        Index(
-            "ix_bookings_due_start",
-            "start_time",
-            postgresql_where=text("status IN ('pending', 'confirmed')"),
-            sqlite_where=text("status IN ('pending', 'confirmed')"),
+        partial_index(
+            "ix_bookings_due_start", "start_time", where="status IN ('pending', 'confirmed')"
         ),
-        Index(
-            "ix_bookings_due_end",
-            "end_time",
-            postgresql_where=text("status = 'in_progress'"),
-            sqlite_where=text("status = 'in_progress'"),
-        ),
+        partial_index("ix_bookings_due_end", "end_time", where="status = 'in_progress'"),
         {"sqlite_autoincrement": True},
     )
 
 
-class BookingMessage(Base):
+class OfBooking:
+    """A row of one booking's: a 64-bit key (these tables grow fastest), deleted with its booking."""
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, sort_order=-2)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), sort_order=-1
+    )
+
+
+class BookingMessage(OfBooking, Base):
     """One scheduled reminder (`kind='reminder'`) or follow-up (`kind='followup'`) of a booking."""
 
     __tablename__ = "booking_messages"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"))
     template_id: Mapped[int | None] = mapped_column(
         ForeignKey("service_templates.id", ondelete="SET NULL")
     )
@@ -80,23 +79,16 @@ class BookingMessage(Base):
         Index("ix_booking_messages_booking_id_kind_sequence", "booking_id", "kind", "sequence"),
         Index("ix_booking_messages_template_id", "template_id"),
         # The scheduler's due query; pending rows only, so the index stays small.
-        Index(
-            "ix_booking_messages_due",
-            "scheduled_at",
-            postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
-        ),
+        partial_index("ix_booking_messages_due", "scheduled_at", where="status = 'pending'"),
         {"sqlite_autoincrement": True},
     )
 
 
-class BookingLog(Base):
+class BookingLog(OfBooking, Base):
     """The audit trail: every action and automatic change of one booking."""
 
     __tablename__ = "booking_logs"
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"))
     action: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(100))
     old_status: Mapped[str | None] = mapped_column(String(16))

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, Json
 
 from bookd.bookings.models import Booking, BookingLog, BookingMessage
 from bookd.catalog.models import BookingService
@@ -183,20 +183,13 @@ class LogOut(Output):
     actor: str
     old_status: str | None
     new_status: str | None
-    details: dict[str, Any]
+    details: Json[dict[str, Any]]
+    """Stored as JSON text; answered as the object it holds."""
     created_at: UTCTime
 
     @classmethod
     def of(cls, log: BookingLog) -> LogOut:
-        return cls(
-            id=log.id,
-            action=log.action,
-            actor=log.actor,
-            old_status=log.old_status,
-            new_status=log.new_status,
-            details=json.loads(log.details),
-            created_at=log.created_at,
-        )
+        return cls.model_validate(log)
 
 
 class BookingFilters(Input):

@@ -252,6 +252,34 @@ async def _bookable(ctx: Context, data: BookingCreate) -> Bookable:
     return Bookable(service, first["settings_of"] is not None, reminders)
 
 
+async def _checked_time(
+    ctx: Context,
+    service: BookingService,
+    start_time: datetime,
+    duration: int,
+    force: bool,
+    *,
+    configured: bool | None = None,
+    exclude_booking_id: int | None = None,
+) -> tuple[datetime, dict[str, Any] | None]:
+    """The start asked for a booking of `service`, checked (the service active, the start in the
+    future, the availability settings), and what a staff override (`force`) overrode."""
+    _require_active(service)
+    start = _future_start(start_time, ctx.now)
+    overridden = await availability.enforce(
+        ctx.session,
+        service,
+        tz=ctx.tz,
+        start=start,
+        duration=duration,
+        now=ctx.now,
+        force=force,
+        exclude_booking_id=exclude_booking_id,
+        configured=configured,
+    )
+    return start, overridden
+
+
 def _require_active(service: BookingService) -> None:
     if service.status != "active":
         raise Conflict(f"booking service {service.service_uid!r} is inactive")
@@ -260,18 +288,9 @@ def _require_active(service: BookingService) -> None:
 async def create_booking(ctx: Context, data: BookingCreate) -> Loaded:
     bookable = await _bookable(ctx, data)
     service = bookable.service
-    _require_active(service)
-    start = _future_start(data.start_time, ctx.now)
     duration = service.default_duration if data.duration is None else data.duration
-    overridden = await availability.enforce(
-        ctx.session,
-        service,
-        tz=ctx.tz,
-        start=start,
-        duration=duration,
-        now=ctx.now,
-        force=data.force,
-        configured=bookable.has_settings,
+    start, overridden = await _checked_time(
+        ctx, service, data.start_time, duration, data.force, configured=bookable.has_settings
     )
     bot_user = await workspaces.ensure_bot_user(
         ctx.session, ctx.workspace.id, data.bot_user_ns, ctx.now
@@ -311,7 +330,15 @@ def _forced(overridden: dict[str, Any] | None) -> dict[str, Any]:
     return {"forced": overridden} if overridden else {}
 
 
-async def _locked(ctx: Context, booking_id: int, if_match: int | None) -> Loaded:
+async def _locked(
+    ctx: Context,
+    booking_id: int,
+    if_match: int | None,
+    action: Action,
+    requested: Status | None = None,
+) -> tuple[Loaded, Transition]:
+    """The booking, locked, at the version `If-Match` names, and the transition `action` makes
+    from its status (or 409)."""
     loaded = await load(ctx, booking_id, lock=True)
     if if_match is not None and if_match != loaded.booking.version:
         raise Conflict(
@@ -324,7 +351,7 @@ async def _locked(ctx: Context, booking_id: int, if_match: int | None) -> Loaded
                 }
             ],
         )
-    return loaded
+    return loaded, decide(Status(loaded.booking.status), action, requested)
 
 
 async def act(
@@ -336,8 +363,7 @@ async def act(
     reason: str | None = None,
 ) -> Loaded:
     """confirm, cancel, complete, no-show: the actions that take at most a reason."""
-    loaded = await _locked(ctx, booking_id, if_match)
-    transition = decide(Status(loaded.booking.status), action)
+    loaded, transition = await _locked(ctx, booking_id, if_match, action)
     details: dict[str, Any] = {}
     if action is Action.CANCEL:
         loaded.booking.cancel_reason = reason
@@ -349,22 +375,12 @@ async def act(
 async def reschedule(
     ctx: Context, booking_id: int, body: RescheduleBody, *, if_match: int | None = None
 ) -> Loaded:
-    loaded = await _locked(ctx, booking_id, if_match)
-    booking = loaded.booking
     requested = Status(body.status) if body.status else None
-    transition = decide(Status(booking.status), Action.RESCHEDULE, requested)
-    _require_active(loaded.service)
-    start = _future_start(body.start_time, ctx.now)
+    loaded, transition = await _locked(ctx, booking_id, if_match, Action.RESCHEDULE, requested)
+    booking = loaded.booking
     duration = booking.duration if body.duration is None else body.duration
-    overridden = await availability.enforce(
-        ctx.session,
-        loaded.service,
-        tz=ctx.tz,
-        start=start,
-        duration=duration,
-        now=ctx.now,
-        force=body.force,
-        exclude_booking_id=booking.id,
+    start, overridden = await _checked_time(
+        ctx, loaded.service, body.start_time, duration, body.force, exclude_booking_id=booking.id
     )
     old = {
         "start_time": iso_z(booking.start_time),
@@ -387,22 +403,11 @@ async def reschedule(
     return loaded
 
 
-async def rate(
-    ctx: Context, booking_id: int, rating: int, *, if_match: int | None = None
-) -> Loaded:
-    loaded = await _locked(ctx, booking_id, if_match)
-    transition = decide(Status(loaded.booking.status), Action.RATE)
-    change = {"old": loaded.booking.rating, "new": rating}
-    loaded.booking.rating = rating
-    await _apply(ctx, loaded, transition, details=change, extra={"rating": change})
-    return loaded
-
-
 async def update_details(
     ctx: Context, booking_id: int, body: BookingUpdate, *, if_match: int | None = None
 ) -> Loaded:
-    loaded = await _locked(ctx, booking_id, if_match)
-    transition = decide(Status(loaded.booking.status), Action.UPDATE)
+    """Change the fields `body` sets; only those that really change are logged and announced."""
+    loaded, transition = await _locked(ctx, booking_id, if_match, Action.UPDATE)
     changes: dict[str, dict[str, Any]] = {}
     for name, value in body.model_dump(exclude_unset=True).items():
         column = "metadata_json" if name == "metadata" else name
@@ -416,9 +421,19 @@ async def update_details(
     return loaded
 
 
+async def rate(
+    ctx: Context, booking_id: int, rating: int, *, if_match: int | None = None
+) -> Loaded:
+    """Rate the booking (again, in any status): the log and UPDATE_RATING say old and new."""
+    loaded, transition = await _locked(ctx, booking_id, if_match, Action.RATE)
+    change = {"old": loaded.booking.rating, "new": rating}
+    loaded.booking.rating = rating
+    await _apply(ctx, loaded, transition, details=change, extra={"rating": change})
+    return loaded
+
+
 async def delete_booking(ctx: Context, booking_id: int, *, if_match: int | None = None) -> None:
-    loaded = await _locked(ctx, booking_id, if_match)
-    transition = decide(Status(loaded.booking.status), Action.DELETE)
+    loaded, transition = await _locked(ctx, booking_id, if_match, Action.DELETE)
     await _record_events(ctx, loaded, transition, extra={})
     session = ctx.session
     await session.execute(delete(BookingMessage).where(BookingMessage.booking_id == booking_id))
@@ -549,22 +564,13 @@ async def _effect(
         BookingMessage.kind == kind,
         BookingMessage.status == MessageStatus.PENDING.value,
     )
-    if effect is Effect.SKIP:
-        await ctx.session.execute(
-            update(BookingMessage)
-            .where(*pending)
-            .values(
-                status=MessageStatus.SKIPPED.value, skip_reason=f"booking {transition.new.value}"
-            )
-        )
-    elif effect is Effect.CANCEL:
-        await ctx.session.execute(
-            update(BookingMessage)
-            .where(*pending)
-            .values(
-                status=MessageStatus.CANCELLED.value, skip_reason=f"booking {transition.new.value}"
-            )
-        )
+    # SKIP or CANCEL: the pending ones become skipped or cancelled, the new status the reason.
+    status = MessageStatus.SKIPPED if effect is Effect.SKIP else MessageStatus.CANCELLED
+    await ctx.session.execute(
+        update(BookingMessage)
+        .where(*pending)
+        .values(status=status.value, skip_reason=f"booking {transition.new.value}")
+    )
     return []
 
 

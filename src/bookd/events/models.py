@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, false, text
+from sqlalchemy import ForeignKey, Index, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bookd.kit.db import Base, BigId
+from bookd.kit.db import Base, BigId, partial_index
 
 
 class Event(Base):
@@ -30,11 +30,6 @@ class Event(Base):
         Index("ix_events_workspace_id_seq", "workspace_id", "seq"),
         Index("ix_events_workspace_id_type_seq", "workspace_id", "type", "seq"),
         Index("ix_events_booking_id", "booking_id"),
-        Index(
-            "ix_events_unrelayed",
-            "seq",
-            postgresql_where=text("NOT relayed"),
-            sqlite_where=text("NOT relayed"),
-        ),
+        partial_index("ix_events_unrelayed", "seq", where="NOT relayed"),
         {"sqlite_autoincrement": True},
     )

@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     DateTime,
+    Index,
     Integer,
     MetaData,
     Table,
@@ -269,6 +270,11 @@ def _unnest_insert(table: Table, names: tuple[str, ...], returning: str) -> Any:
 def insert_for(session: AsyncSession) -> Any:
     """The dialect's INSERT, which has `on_conflict_do_nothing` on both backends."""
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def partial_index(name: str, *columns: str, where: str) -> Index:
+    """An index of the rows that match `where` (SQL both backends read alike) only."""
+    return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))
 
 
 class UTCDateTime(TypeDecorator[datetime]):

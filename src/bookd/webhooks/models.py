@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bookd.kit.db import Base, BigId
+from bookd.kit.db import Base, BigId, partial_index
 
 
 class Trigger(Base):
@@ -64,12 +64,11 @@ class Delivery(Base):
         Index("uq_deliveries_event_seq_trigger_id", "event_seq", "trigger_id", unique=True),
         Index("ix_deliveries_trigger_id_id", "trigger_id", "id"),
         # Claims take the due deliveries of each trigger in turn, oldest first.
-        Index(
+        partial_index(
             "ix_deliveries_trigger_id_due",
             "trigger_id",
             "next_attempt_at",
-            postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
+            where="status = 'pending'",
         ),
         {"sqlite_autoincrement": True},
     )
