@@ -608,7 +608,7 @@ async def _schedule(
     ]
     if rows:
         # One INSERT for all of them, no ORM objects: nothing in this transaction holds them.
-        await ctx.session.execute(insert(MESSAGES), rows)
+        await insert_rows(ctx.session, MESSAGES, rows)
     return [row["scheduled_at"] for row in rows if row["status"] == MessageStatus.PENDING.value]
 
 
