@@ -14,6 +14,7 @@ import bookd
 from bookd.actions.endpoints import router as actions_router
 from bookd.availability.endpoints import router as availability_router
 from bookd.bookings.endpoints import router as bookings_router
+from bookd.bookings.endpoints import services_router as slots_router
 from bookd.calendars.endpoints import router as calendars_router
 from bookd.catalog.endpoints import router as services_router
 from bookd.config import Settings
@@ -76,6 +77,7 @@ def create_app(
     for router in (
         services_router,
         availability_router,
+        slots_router,
         scheduler_router,
         # Before the bookings: `/v1/bookings/{id}.ics` would otherwise match `/v1/bookings/{id}`.
         calendars_router,

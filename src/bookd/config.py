@@ -22,8 +22,8 @@ class Settings:
     page_size_max: int = 200
     # Bookings a scheduler batch claims: 500 on SQLite, where a batch holds the one write lock that
     # API requests wait for; `from_env` takes 1,000 on PostgreSQL, whose batches lock only their
-    # bookings (a batch's statements and commit cost the same for 500 or 1,000 bookings; the
-    # larger batch sends about a sixth more reminders a second).
+    # bookings (a batch's statements and commit cost about the same for either size, so the
+    # larger batch sends more reminders per statement).
     scheduler_batch_size: int = 500
     # Scheduler loops per worker process on PostgreSQL (SQLite: always one), so that one batch is
     # built while another waits for the database.

@@ -22,13 +22,13 @@ import asyncpg
 from sqlalchemy import delete, select
 
 from bookd.config import Settings
-from bookd.events import relay
 from bookd.events.models import Event
 from bookd.kit import wakeup
 from bookd.kit.clock import Clock, system_now
 from bookd.kit.db import Database, insert_for
 from bookd.scheduling import metrics, scheduler
 from bookd.scheduling.models import WorkerHeartbeat
+from bookd.webhooks import relay
 from bookd.webhooks.delivery import Dispatcher
 from bookd.webhooks.models import Delivery
 

@@ -10,16 +10,8 @@ import itertools
 
 import pytest
 
-from bookd.bookings.domain import (
-    FINAL,
-    OPEN,
-    Action,
-    Effect,
-    EventType,
-    Status,
-    Transition,
-    decide,
-)
+from bookd.bookings.domain import FINAL, OPEN, Action, Effect, Status, Transition, decide
+from bookd.events.types import EventType
 from bookd.kit.errors import InvalidTransition
 
 S = Status

@@ -191,6 +191,18 @@ def test_twenty_services_per_workspace(api: Api, make_workspace: Any) -> None:
     assert len(services(api)) == 20
 
 
+def test_a_service_with_bookings_is_not_deleted(api: Api) -> None:
+    service = factories.service(api, service_uid="in-use")
+    factories.template(api, "in-use", title="Soon", hours=1)
+    booking = factories.booking(api, service_uid="in-use")
+    response = api.delete("/v1/services/in-use")
+    assert_refused(response, None, status=409, code="conflict")
+    # Nothing changed: the service, its reminder and the booking are all still there.
+    assert api.get("/v1/services/in-use").json() == service
+    assert [t["title"] for t in api.get("/v1/services/in-use/reminders").json()["data"]] == ["Soon"]
+    assert api.get(f"/v1/bookings/{booking['id']}").status_code == 200
+
+
 # --- templates: one field at a time -------------------------------------------------------------
 
 TEMPLATE_ACCEPTED = [

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookd.bookings.domain import EventType
 from bookd.events import outbox
 from bookd.events.models import Event
 from bookd.events.schemas import EventOut, envelope
+from bookd.events.types import EventType
 from bookd.webhooks.delivery import CIRCUIT_AFTER, rounds
 from bookd.worker import Worker
 from tests.conftest import Api, TestClock

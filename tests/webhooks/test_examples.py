@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from bookd.bookings.domain import EventType
+from bookd.events.types import EventType
 from bookd.worker import Worker
 from tests import factories
 from tests.conftest import Api, TestClock

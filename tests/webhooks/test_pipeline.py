@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 from fastapi.testclient import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookd.bookings.domain import EventType
 from bookd.events import outbox
+from bookd.events.types import EventType
 from bookd.worker import Worker
 from tests import factories
 from tests.conftest import Api, TestClock

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from standardwebhooks import WebhookVerificationError
 
-from bookd.bookings.domain import EventType
+from bookd.events.types import EventType
 from bookd.worker import Worker
 from tests import factories
 from tests.conftest import Api, TestClock

@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy import text
 from standardwebhooks import Webhook
 
-from bookd.bookings.domain import EventType
 from bookd.events import outbox
+from bookd.events.types import EventType
 from bookd.kit.db import Database
 from bookd.webhooks import service as webhooks
 from bookd.webhooks.guard import Guard

@@ -24,8 +24,8 @@ from bookd.actions.schemas import (
     ServiceParams,
     SlotsParams,
 )
-from bookd.availability import service as availability
 from bookd.bookings import service as bookings
+from bookd.bookings import slots
 from bookd.bookings.domain import Action
 from bookd.bookings.endpoints import Ctx
 from bookd.bookings.schemas import BookingCreate, BookingFilters, MessageOut, RescheduleBody
@@ -156,7 +156,7 @@ async def _rate(ctx: bookings.Context, p: RatingParams) -> Any:
 
 
 async def _slots(ctx: bookings.Context, p: SlotsParams) -> Any:
-    found = await availability.list_slots(ctx.session, ctx.workspace, p.service_uid, p, ctx.now)
+    found = await slots.list_slots(ctx.session, ctx.workspace, p.service_uid, p, ctx.now)
     return [slot.model_dump(mode="json") for slot in found.data]
 
 

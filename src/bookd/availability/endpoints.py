@@ -1,17 +1,15 @@
-"""REST: a service's availability settings and its free slots."""
+"""REST: a service's availability settings (its free slots: `bookings.endpoints`)."""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response
-from pydantic import ValidationError
+from fastapi import APIRouter, Response
 
 from bookd.availability import service as availability
-from bookd.availability.schemas import AvailabilityIn, AvailabilityOut, SlotQuery, SlotsOut
+from bookd.availability.schemas import AvailabilityIn, AvailabilityOut
 from bookd.catalog.endpoints import UidPath
-from bookd.kit.errors import NotFound, ValidationFailed
-from bookd.kit.web import CurrentCaller, Now, Session, UnitOfWorkRoute, errors, validation_details
+from bookd.kit.errors import NotFound
+from bookd.kit.web import Now, Session, UnitOfWorkRoute, errors
+from bookd.workspaces.auth import CurrentCaller
 
 router = APIRouter(prefix="/v1/services", tags=["availability"], route_class=UnitOfWorkRoute)
 
@@ -45,40 +43,3 @@ async def delete_availability(
     """Remove the settings: the service takes any future time again."""
     await availability.delete_settings(session, caller.workspace_id, service_uid)
     return Response(status_code=204)
-
-
-@router.get("/{service_uid}/slots", response_model=SlotsOut, responses=errors(404))
-async def list_slots(
-    service_uid: UidPath,
-    caller: CurrentCaller,
-    session: Session,
-    now: Now,
-    start: Annotated[
-        str | None,
-        Query(
-            alias="from",
-            max_length=40,
-            description="ISO 8601 time with an offset, or a date (midnight in `timezone`); "
-            "default: now",
-        ),
-    ] = None,
-    end: Annotated[
-        str | None,
-        Query(alias="to", max_length=40, description="Like `from`; default: a week after it"),
-    ] = None,
-    duration: Annotated[
-        int | None, Query(ge=0, le=1000, description="Minutes; default: the service's")
-    ] = None,
-    timezone: Annotated[
-        str | None,
-        Query(max_length=64, description="IANA name the slots are shown in; default: workspace's"),
-    ] = None,
-) -> SlotsOut:
-    """Free start times in [from, to) with the capacity left at each, at most 62 days."""
-    try:
-        query = SlotQuery.model_validate(
-            {"from": start, "to": end, "duration": duration, "timezone": timezone}
-        )
-    except ValidationError as exc:
-        raise ValidationFailed("the query is not valid", validation_details(exc.errors())) from None
-    return await availability.list_slots(session, caller.workspace, service_uid, query, now)

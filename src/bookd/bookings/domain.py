@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bookd.events.types import EventType
 from bookd.kit.errors import InvalidTransition
 
 
@@ -49,23 +50,6 @@ class Action(StrEnum):
     START = "start"
     END = "end"
     DEACTIVATE = "deactivate"
-
-
-class EventType(StrEnum):
-    BOOKING_CREATED = "BOOKING_CREATED"
-    BOOKING_CONFIRMED = "BOOKING_CONFIRMED"
-    REMINDER_SENDING = "REMINDER_SENDING"
-    MEETING_STARTED = "MEETING_STARTED"
-    MEETING_ENDED = "MEETING_ENDED"
-    BOOKING_COMPLETED = "BOOKING_COMPLETED"
-    BOOKING_NO_SHOW = "BOOKING_NO_SHOW"
-    FOLLOWUP_SENDING = "FOLLOWUP_SENDING"
-    UPDATE_RATING = "UPDATE_RATING"
-    BOOKING_RESCHEDULED = "BOOKING_RESCHEDULED"
-    BOOKING_CANCELLED = "BOOKING_CANCELLED"
-    BOOKING_UPDATED = "BOOKING_UPDATED"
-    BOOKING_DELETED = "BOOKING_DELETED"
-    BOOKING_INACTIVE = "BOOKING_INACTIVE"
 
 
 class MessageStatus(StrEnum):

@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from pydantic import ValidationError
 
+from bookd.availability.schemas import SlotQuery, SlotsOut
+from bookd.bookings import idempotency, slots
 from bookd.bookings import service as bookings
 from bookd.bookings.domain import Action
 from bookd.bookings.schemas import (
@@ -20,16 +22,11 @@ from bookd.bookings.schemas import (
     RatingBody,
     RescheduleBody,
 )
+from bookd.catalog.endpoints import UidPath
 from bookd.kit.errors import ValidationFailed
-from bookd.kit.pagination import Page, PageParams, next_cursor, page_params, page_params_32
-from bookd.kit.web import (
-    CurrentCaller,
-    Now,
-    Session,
-    UnitOfWorkRoute,
-    errors,
-    validation_details,
-)
+from bookd.kit.pagination import Page, PageParams, page_params, page_params_32, paged
+from bookd.kit.web import Now, Session, UnitOfWorkRoute, errors, validation_details
+from bookd.workspaces.auth import CurrentCaller
 
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"], route_class=UnitOfWorkRoute)
 
@@ -108,10 +105,7 @@ async def list_bookings(
     filters: Annotated[BookingFilters, Depends(booking_filters)],
 ) -> Page[BookingOut]:
     rows = await bookings.list_bookings(ctx, filters, limit=page.limit + 1, after_id=page.after_id)
-    return Page(
-        data=[r.out() for r in rows[: page.limit]],
-        next_cursor=next_cursor([r.booking.id for r in rows], page.limit),
-    )
+    return paged(rows, page.limit, bookings.Loaded.out, key=lambda r: r.booking.id)
 
 
 @router.post("", status_code=201, response_model=BookingOut, responses=errors(404, 409))
@@ -119,15 +113,15 @@ async def create_booking(
     body: BookingCreate, ctx: Ctx, idempotency_key: IdempotencyKey = None
 ) -> Response | BookingOut:
     if idempotency_key is not None:
-        fingerprint = bookings.request_fingerprint(body)
-        stored = await bookings.claim_idempotency_key(ctx, idempotency_key, fingerprint)
+        fingerprint = idempotency.request_fingerprint(body)
+        stored = await idempotency.claim_idempotency_key(ctx, idempotency_key, fingerprint)
         if stored is not None:
             return Response(
                 stored.response_body, status_code=stored.status_code, media_type="application/json"
             )
     out = (await bookings.create_booking(ctx, body)).out()
     if idempotency_key is not None:
-        await bookings.remember_answer(ctx, idempotency_key, 201, out.model_dump_json())
+        await idempotency.remember_answer(ctx, idempotency_key, 201, out.model_dump_json())
     return out
 
 
@@ -211,7 +205,47 @@ async def list_logs(
     booking_id: BookingId, ctx: Ctx, page: Annotated[PageParams, Depends(page_params)]
 ) -> Page[LogOut]:
     rows = await bookings.list_logs(ctx, booking_id, limit=page.limit + 1, after_id=page.after_id)
-    return Page(
-        data=[LogOut.of(r) for r in rows[: page.limit]],
-        next_cursor=next_cursor([r.id for r in rows], page.limit),
-    )
+    return paged(rows, page.limit, LogOut.of, key=lambda r: r.id)
+
+
+# A service's free slots: its bookings taken as busy time (`bookings.slots`).
+services_router = APIRouter(
+    prefix="/v1/services", tags=["availability"], route_class=UnitOfWorkRoute
+)
+
+
+@services_router.get("/{service_uid}/slots", response_model=SlotsOut, responses=errors(404))
+async def list_slots(
+    service_uid: UidPath,
+    caller: CurrentCaller,
+    session: Session,
+    now: Now,
+    start: Annotated[
+        str | None,
+        Query(
+            alias="from",
+            max_length=40,
+            description="ISO 8601 time with an offset, or a date (midnight in `timezone`); "
+            "default: now",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        Query(alias="to", max_length=40, description="Like `from`; default: a week after it"),
+    ] = None,
+    duration: Annotated[
+        int | None, Query(ge=0, le=1000, description="Minutes; default: the service's")
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        Query(max_length=64, description="IANA name the slots are shown in; default: workspace's"),
+    ] = None,
+) -> SlotsOut:
+    """Free start times in [from, to) with the capacity left at each, at most 62 days."""
+    try:
+        query = SlotQuery.model_validate(
+            {"from": start, "to": end, "duration": duration, "timezone": timezone}
+        )
+    except ValidationError as exc:
+        raise ValidationFailed("the query is not valid", validation_details(exc.errors())) from None
+    return await slots.list_slots(session, caller.workspace, service_uid, query, now)

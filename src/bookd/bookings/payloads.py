@@ -29,3 +29,9 @@ def bot_user(u: Any) -> dict[str, Any]:
 
 def message(m: Any) -> dict[str, Any]:
     return MessageOut.of(m).model_dump(mode="json")
+
+
+def ics_path(booking_id: int) -> str:
+    """Where a booking's .ics is, under the API's base URL (needs the API key): an event's
+    `ics_url` (the route itself is `calendars.endpoints`')."""
+    return f"/v1/bookings/{booking_id}.ics"

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, Json
 
 from bookd.bookings.models import Booking, BookingLog, BookingMessage
 from bookd.catalog.models import BookingService
-from bookd.kit.schemas import LATEST, Input, Minutes, Output, UTCTime
+from bookd.kit.schemas import LATEST, Input, Minutes, Output, QueryTime, UTCTime, in_utc_range
 from bookd.workspaces.models import BotUser
 from bookd.workspaces.schemas import BotUserNs
 
@@ -45,24 +45,15 @@ Reason = Annotated[str, Field(min_length=1, max_length=500)]
 Rating = Annotated[int, Field(strict=True, ge=0, le=5)]
 
 
-def _in_utc_range(value: datetime) -> datetime:
-    try:
-        value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("the time is out of range once converted to UTC") from None
-    return value
-
-
 def _bookable(value: datetime) -> datetime:
     # A start whose end or follow-ups would not fit in a datetime is refused here, not left to
     # overflow into a 500 later.
-    if _in_utc_range(value) >= LATEST:
+    if in_utc_range(value) >= LATEST:
         raise ValueError("start_time must be before the year 9000")
     return value
 
 
 StartTime = Annotated[AwareDatetime, BeforeValidator(_iso_8601), AfterValidator(_bookable)]
-QueryTime = Annotated[AwareDatetime, AfterValidator(_in_utc_range)]
 Requestable = Literal["pending", "confirmed"]
 StatusName = Literal[
     "pending", "confirmed", "in_progress", "completed", "cancelled", "no_show", "inactive"

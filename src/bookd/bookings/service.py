@@ -7,8 +7,6 @@ the transition's events. Nothing here commits.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -17,19 +15,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookd.availability import service as availability
 from bookd.availability.models import ServiceAvailability
-from bookd.bookings import payloads
-from bookd.bookings.domain import (
-    Action,
-    Effect,
-    EventType,
-    MessageStatus,
-    Status,
-    Transition,
-    decide,
-)
-from bookd.bookings.models import Booking, BookingLog, BookingMessage, IdempotencyKey
+from bookd.bookings import payloads, policy, slots
+from bookd.bookings.domain import Action, Effect, MessageStatus, Status, Transition, decide
+from bookd.bookings.models import Booking, BookingLog, BookingMessage
 from bookd.bookings.schemas import (
     BookingCreate,
     BookingFilters,
@@ -37,16 +26,14 @@ from bookd.bookings.schemas import (
     BookingUpdate,
     RescheduleBody,
 )
-from bookd.calendars.service import ics_path
 from bookd.catalog import service as catalog
 from bookd.catalog.models import BookingService, Template
-from bookd.events import outbox, relay
+from bookd.events import outbox
 from bookd.events.payloads import dumps
 from bookd.kit import wakeup
 from bookd.kit.clock import iso_z
-from bookd.kit.db import in_ids, insert_for, insert_rows
+from bookd.kit.db import insert_rows, page_of
 from bookd.kit.errors import Conflict, NotFound, ValidationFailed
-from bookd.scheduling import policy, render
 from bookd.workspaces import service as workspaces
 from bookd.workspaces.models import BotUser, Tenant
 
@@ -99,21 +86,8 @@ def _payload(booking: Any, service: Any, bot_user: Any) -> dict[str, Any]:
         "booking": payloads.booking(booking, service, bot_user),
         "service": payloads.service(service),
         "bot_user": payloads.bot_user(bot_user),
-        "ics_url": ics_path(booking.id),
+        "ics_url": payloads.ics_path(booking.id),
     }
-
-
-@dataclass
-class Snapshot:
-    """A booking as the scheduler reads it to send its due messages: rows with the ORM models'
-    attribute names (a booking and bot user row, the service), not ORM objects. Read only."""
-
-    booking: Any
-    service: Any
-    bot_user: Any
-
-
-Sendable = Loaded | Snapshot
 
 
 def _joined() -> Any:
@@ -149,9 +123,8 @@ async def list_bookings(
         query = query.where(Booking.start_time >= filters.start_from)
     if filters.start_to is not None:
         query = query.where(Booking.start_time < filters.start_to)
-    if after_id is not None:
-        query = query.where(Booking.id > after_id)
-    rows = (await ctx.session.execute(query.order_by(Booking.id).limit(limit))).all()
+    page = page_of(query, Booking.id, limit=limit, after_id=after_id)
+    rows = (await ctx.session.execute(page)).all()
     return [Loaded(*row) for row in rows]
 
 
@@ -170,9 +143,8 @@ async def list_logs(
 ) -> list[BookingLog]:
     await load(ctx, booking_id)
     query = select(BookingLog).where(BookingLog.booking_id == booking_id)
-    if after_id is not None:
-        query = query.where(BookingLog.id > after_id)
-    return list((await ctx.session.scalars(query.order_by(BookingLog.id).limit(limit))).all())
+    page = page_of(query, BookingLog.id, limit=limit, after_id=after_id)
+    return list((await ctx.session.scalars(page)).all())
 
 
 # --- changes -----------------------------------------------------------------------------------
@@ -266,7 +238,7 @@ async def _checked_time(
     future, the availability settings), and what a staff override (`force`) overrode."""
     _require_active(service)
     start = _future_start(start_time, ctx.now)
-    overridden = await availability.enforce(
+    overridden = await slots.enforce(
         ctx.session,
         service,
         tz=ctx.tz,
@@ -474,10 +446,10 @@ async def _apply(
     if _wakes(transition, booking, scheduled, ctx.now):
         await wakeup.announce(ctx.session)
     await ctx.session.flush()
-    await _write_logs(
+    await write_logs(
         ctx.session,
         [
-            _log_row(
+            log_row(
                 ctx.actor,
                 ctx.now,
                 booking.id,
@@ -499,7 +471,7 @@ def _wakes(transition: Transition, booking: Any, scheduled: list[datetime], now:
     return min([*scheduled, booking.start_time, booking.end_time]) <= now + wakeup.WAKE_WITHIN
 
 
-def _log_row(
+def log_row(
     actor: str,
     now: datetime,
     booking_id: int,
@@ -519,7 +491,7 @@ def _log_row(
     }
 
 
-async def _write_logs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+async def write_logs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Audit rows are only ever appended: inserted in one statement, no ORM objects."""
     await insert_rows(session, LOGS, rows)
 
@@ -641,61 +613,6 @@ def _instance(
     }
 
 
-# --- idempotent creation ------------------------------------------------------------------------
-
-
-def request_fingerprint(data: BookingCreate) -> str:
-    # `force` is left out unless set, so that keys stored before it existed still match.
-    dumped = data.model_dump(mode="json", exclude=None if data.force else {"force"})
-    canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-async def claim_idempotency_key(ctx: Context, key: str, fingerprint: str) -> IdempotencyKey | None:
-    """Reserve `key` for this request, or return the stored first answer.
-
-    The reservation row is inserted first: a concurrent request with the same key waits on it
-    (PostgreSQL's unique index; SQLite's single writer) and then finds the committed answer.
-    """
-    insert = insert_for(ctx.session)
-    result = await ctx.session.execute(
-        insert(IdempotencyKey)
-        .values(
-            workspace_id=ctx.workspace.id,
-            key=key,
-            request_hash=fingerprint,
-            status_code=0,
-            response_body="",
-            created_at=ctx.now,
-        )
-        .on_conflict_do_nothing(index_elements=["workspace_id", "key"])
-    )
-    if result.rowcount:  # type: ignore[attr-defined]
-        return None
-    stored = await ctx.session.get(IdempotencyKey, (ctx.workspace.id, key))
-    assert stored is not None
-    if stored.request_hash != fingerprint:
-        raise Conflict(
-            "this Idempotency-Key was used with another request body",
-            [
-                {
-                    "field": "Idempotency-Key",
-                    "code": "idempotency_key_reused",
-                    "message": "key reused",
-                }
-            ],
-        )
-    return stored
-
-
-async def remember_answer(ctx: Context, key: str, status_code: int, body: str) -> None:
-    await ctx.session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.workspace_id == ctx.workspace.id, IdempotencyKey.key == key)
-        .values(status_code=status_code, response_body=body)
-    )
-
-
 # --- automatic changes, made by the scheduler --------------------------------------------------
 
 
@@ -703,143 +620,3 @@ async def apply_automatic(ctx: Context, loaded: Loaded, action: Action, *, as_of
     """A change the clock makes (start, end, deactivate), counted from `as_of`, its due time."""
     transition = decide(Status(loaded.booking.status), action)
     await _apply(ctx, loaded, transition, details={"due_at": iso_z(as_of)}, as_of=as_of)
-
-
-class Outgoing:
-    """The sends and skips of due reminders and follow-ups of one scheduler batch, with their audit
-    rows and events, written in bulk: one statement per table instead of ORM objects and a flush
-    per row. `flush` writes what is collected, in the order it was collected; the scheduler calls
-    it before any other change in the same transaction and before the transaction ends, so the
-    database sees every write in the order it was made.
-
-    Event payload parts are rendered once per batch and reused: a batch sends many messages of
-    the same services, bot users and bookings, which nothing changes while they are sent (every
-    change to a booking bumps its version, which is part of the key).
-    """
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-        self.sent: dict[datetime, list[int]] = {}
-        self.skipped: list[dict[str, Any]] = []
-        self.logs: list[dict[str, Any]] = []
-        self.events: list[dict[str, Any]] = []
-        self._parts: dict[tuple[str, int, int], Any] = {}
-
-    def _part(self, kind: str, key: int, version: int, make: Any) -> Any:
-        cache_key = (kind, key, version)
-        part = self._parts.get(cache_key)
-        if part is None:
-            part = self._parts[cache_key] = make()
-        return part
-
-    def payload(self, loaded: Sendable) -> dict[str, Any]:
-        """`loaded.payload()`, from the parts already rendered in this batch."""
-        booking, service, bot_user = loaded.booking, loaded.service, loaded.bot_user
-        return {
-            "booking": self._part(
-                "booking",
-                booking.id,
-                booking.version,
-                lambda: payloads.booking(booking, service, bot_user),
-            ),
-            "service": self._part("service", service.id, 0, lambda: payloads.service(service)),
-            "bot_user": self._part("bot_user", bot_user.id, 0, lambda: payloads.bot_user(bot_user)),
-            "ics_url": ics_path(booking.id),
-        }
-
-    def placeholders(self, loaded: Sendable, workspace: Tenant) -> dict[str, str]:
-        table: dict[str, str] = self._part(
-            "placeholders",
-            loaded.booking.id,
-            loaded.booking.version,
-            lambda: _placeholders(loaded, workspace),
-        )
-        return table
-
-    async def flush(self, session: AsyncSession) -> None:
-        table = MESSAGES
-        dialect = session.get_bind().dialect.name
-        for sent_at, ids in self.sent.items():
-            await session.execute(
-                update(table)
-                .where(in_ids(dialect, table.c.id))
-                .values(status=MessageStatus.SENT.value, sent_at=sent_at),
-                {"ids": ids},
-            )
-        if self.skipped:
-            await session.execute(
-                update(table)
-                .where(table.c.id == bindparam("message_id"))
-                .values(status=MessageStatus.SKIPPED.value, skip_reason=bindparam("reason")),
-                self.skipped,
-            )
-        await _write_logs(session, self.logs)
-        await relay.write_relayed(session, self.events, self.now)
-        self.sent, self.skipped, self.logs, self.events = {}, [], [], []
-
-
-def _placeholders(loaded: Sendable, workspace: Tenant) -> dict[str, str]:
-    bot_user = loaded.bot_user
-    return render.values(
-        render.Facts(
-            start_time=loaded.booking.start_time,
-            duration=loaded.booking.duration,
-            service_name=loaded.service.name,
-            location=loaded.booking.location,
-            name=bot_user.name or bot_user.ns,
-            booking_id=loaded.booking.id,
-            timezone=bot_user.timezone or workspace.timezone,
-        )
-    )
-
-
-def _sent(message: Any, now: datetime, table: dict[str, str]) -> dict[str, Any]:
-    """The message as the API returns it once sent at `now`, title and description rendered."""
-    out = payloads.message(message)
-    out["status"] = MessageStatus.SENT.value
-    out["sent_at"] = iso_z(now)
-    out["title"] = render.render(message.title, table)
-    out["description"] = render.render(message.description, table)
-    return out
-
-
-def _message_log(
-    ctx: Context, loaded: Sendable, message: Any, action: str, reason: str | None = None
-) -> dict[str, Any]:
-    details = {"sequence": message.sequence, "scheduled_at": iso_z(message.scheduled_at)}
-    if reason:
-        details["reason"] = reason
-    return {
-        "booking_id": loaded.booking.id,
-        "action": action,
-        "actor": ctx.actor,
-        "old_status": loaded.booking.status,
-        "new_status": loaded.booking.status,
-        "details": dumps(details),
-        "created_at": ctx.now,
-    }
-
-
-def send_message(ctx: Context, loaded: Sendable, message: Any, out: Outgoing) -> None:
-    """Mark a due reminder or follow-up (a `BookingMessage` or a row of one) sent and record its
-    REMINDER_SENDING / FOLLOWUP_SENDING event, with the texts rendered for the bot user; written
-    at `out.flush()`. An ORM object's own state is the caller's to update."""
-    out.sent.setdefault(ctx.now, []).append(message.id)
-    out.logs.append(_message_log(ctx, loaded, message, f"send_{message.kind}"))
-    is_reminder = message.kind == REMINDER
-    table = out.placeholders(loaded, ctx.workspace)
-    out.events.append(
-        outbox.row(
-            workspace_id=ctx.workspace.id,
-            type=EventType.REMINDER_SENDING if is_reminder else EventType.FOLLOWUP_SENDING,
-            occurred_at=ctx.now,
-            data=out.payload(loaded) | {message.kind: _sent(message, ctx.now, table)},
-            booking_id=loaded.booking.id,
-        )
-    )
-
-
-def skip_message(ctx: Context, loaded: Sendable, message: Any, reason: str, out: Outgoing) -> None:
-    """Mark a due reminder or follow-up skipped for `reason`; written at `out.flush()`."""
-    out.skipped.append({"message_id": message.id, "reason": reason})
-    out.logs.append(_message_log(ctx, loaded, message, f"skip_{message.kind}", reason))

@@ -11,7 +11,8 @@ from bookd.bookings.endpoints import BookingId, Ctx
 from bookd.calendars import service as calendars
 from bookd.calendars.schemas import FeedIssued, FeedStatus
 from bookd.kit.http import public_base
-from bookd.kit.web import CurrentCaller, Now, Session, UnitOfWorkRoute, errors
+from bookd.kit.web import Now, Session, UnitOfWorkRoute, errors
+from bookd.workspaces.auth import CurrentCaller
 
 router = APIRouter(tags=["calendars"], route_class=UnitOfWorkRoute)
 

@@ -17,7 +17,7 @@ from bookd.calendars import ics
 from bookd.calendars.models import CalendarFeed
 from bookd.catalog.models import BookingService
 from bookd.kit.errors import Unauthorized
-from bookd.kit.web import hash_key
+from bookd.kit.tokens import hash_key
 from bookd.workspaces.models import BotUser, Workspace
 
 # The feed holds bookings from this long ago onwards, at most FEED_LIMIT of them (the earliest
@@ -25,11 +25,6 @@ from bookd.workspaces.models import BotUser, Workspace
 FEED_PAST = timedelta(days=90)
 FEED_LIMIT = 5000
 TOKEN_PREFIX = "cal_"
-
-
-def ics_path(booking_id: int) -> str:
-    """Where a booking's .ics is, under the API's base URL (needs the API key)."""
-    return f"/v1/bookings/{booking_id}.ics"
 
 
 def feed_path(token: str) -> str:

@@ -16,13 +16,16 @@ from bookd.catalog.schemas import (
     TemplateOut,
     TemplateUpdate,
 )
-from bookd.kit.pagination import Page, PageParams, next_cursor, page_params_32
+from bookd.kit.pagination import Page, PageParams, page_params_32, paged
 from bookd.kit.schemas import NO_NUL
-from bookd.kit.web import CurrentCaller, Now, Session, UnitOfWorkRoute, errors
+from bookd.kit.web import Now, Session, UnitOfWorkRoute, errors
+from bookd.workspaces.auth import CurrentCaller
+
+# A service's UID in a URL path.
+UidPath = Annotated[str, Path(max_length=50, pattern=NO_NUL)]
 
 router = APIRouter(prefix="/v1/services", tags=["services"], route_class=UnitOfWorkRoute)
 
-UidPath = Annotated[str, Path(max_length=50, pattern=NO_NUL)]
 SequencePath = Annotated[int, Path(ge=1, le=5)]
 
 
@@ -33,10 +36,7 @@ async def list_services(
     rows = await catalog.list_services(
         session, caller.workspace_id, limit=page.limit + 1, after_id=page.after_id
     )
-    return Page(
-        data=[ServiceOut.model_validate(s) for s in rows[: page.limit]],
-        next_cursor=next_cursor([s.id for s in rows], page.limit),
-    )
+    return paged(rows, page.limit, ServiceOut.model_validate, key=lambda s: s.id)
 
 
 @router.post("", status_code=201, response_model=ServiceOut, responses=errors(409))

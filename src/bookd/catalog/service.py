@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookd.bookings.models import Booking
 from bookd.catalog.models import BookingService, Template
 from bookd.catalog.schemas import (
     MAX_OFFSET_MINUTES,
@@ -19,7 +19,8 @@ from bookd.catalog.schemas import (
     TemplateUpdate,
     offset_too_large,
 )
-from bookd.kit.errors import Conflict, LimitExceeded, NotFound, ValidationFailed
+from bookd.kit.db import page_of
+from bookd.kit.errors import Conflict, LimitExceeded, ValidationFailed, found
 from bookd.workspaces.models import Workspace
 
 MAX_SERVICES = 20
@@ -30,9 +31,8 @@ async def list_services(
     session: AsyncSession, workspace_id: int, *, limit: int, after_id: int | None = None
 ) -> list[BookingService]:
     query = select(BookingService).where(BookingService.workspace_id == workspace_id)
-    if after_id is not None:
-        query = query.where(BookingService.id > after_id)
-    return list((await session.scalars(query.order_by(BookingService.id).limit(limit))).all())
+    page = page_of(query, BookingService.id, limit=limit, after_id=after_id)
+    return list((await session.scalars(page)).all())
 
 
 # Statements every booking's creation runs, built once: building one costs as much as running it.
@@ -53,10 +53,7 @@ async def get_service(
 ) -> BookingService:
     query = _SERVICE_BY_UID.with_for_update() if lock else _SERVICE_BY_UID
     params = {"workspace_id": workspace_id, "service_uid": service_uid}
-    service = await session.scalar(query, params)
-    if service is None:
-        raise NotFound(f"no booking service {service_uid!r}")
-    return service
+    return found(await session.scalar(query, params), f"booking service {service_uid!r}")
 
 
 async def get_service_by_id(
@@ -67,9 +64,7 @@ async def get_service_by_id(
             BookingService.workspace_id == workspace_id, BookingService.id == service_id
         )
     )
-    if service is None:
-        raise NotFound(f"no booking service with id {service_id}")
-    return service
+    return found(service, f"booking service with id {service_id}")
 
 
 async def create_service(
@@ -131,14 +126,14 @@ async def update_service(
 
 async def delete_service(session: AsyncSession, workspace_id: int, service_uid: str) -> None:
     service = await get_service(session, workspace_id, service_uid, lock=True)
-    in_use = await session.scalar(
-        select(Booking.id).where(Booking.service_id == service.id).limit(1)
-    )
-    if in_use is not None:
-        raise Conflict("the service still has bookings: deactivate it instead")
     await session.execute(delete(Template).where(Template.service_id == service.id))
-    await session.delete(service)
-    await session.flush()
+    try:
+        await session.delete(service)
+        await session.flush()
+    except IntegrityError:
+        # The bookings' foreign key refuses it (on both databases): the caller's transaction rolls
+        # back, the templates with it.
+        raise Conflict("the service still has bookings: deactivate it instead") from None
 
 
 async def list_templates(
@@ -157,9 +152,7 @@ async def get_template(
             Template.service_id == service.id, Template.kind == kind, Template.sequence == sequence
         )
     )
-    if template is None:
-        raise NotFound(f"no {kind} with sequence {sequence}")
-    return template
+    return found(template, f"{kind} with sequence {sequence}")
 
 
 def _check_offset(days: int, hours: int, minutes: int) -> None:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from bookd.availability import service as availability
 from bookd.availability.schemas import SlotOut, SlotQuery
 from bookd.bookings import service as bookings
+from bookd.bookings import slots as free_time
 from bookd.bookings.domain import Action, Status, decide
 from bookd.bookings.schemas import (
     BookingCreate,
@@ -213,7 +214,7 @@ async def _new_page(
         if minutes is not None:
             query["duration"] = minutes
         try:
-            found = await availability.list_slots(
+            found = await free_time.list_slots(
                 page.session,
                 page.workspace,
                 chosen.service_uid,

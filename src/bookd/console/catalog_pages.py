@@ -30,8 +30,8 @@ from bookd.console.web import (
 )
 from bookd.kit.errors import BookdError, NotFound
 from bookd.kit.schemas import NO_NUL
-from bookd.scheduling.endpoints import PreviewStart
-from bookd.scheduling.endpoints import preview as schedule_preview
+from bookd.scheduling.schemas import PreviewStart
+from bookd.scheduling.service import preview as schedule_preview
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 

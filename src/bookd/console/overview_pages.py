@@ -14,7 +14,7 @@ from bookd.bookings.models import Booking, BookingMessage
 from bookd.bookings.schemas import BookingFilters
 from bookd.catalog.models import BookingService
 from bookd.console.web import ConsoleRoute, SignedIn, day_start
-from bookd.scheduling.endpoints import workspace_status
+from bookd.scheduling.service import workspace_status
 from bookd.webhooks.models import Delivery, Trigger
 from bookd.workspaces.models import BotUser
 

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Path, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from bookd.bookings.domain import EventType
 from bookd.catalog import service as catalog
 from bookd.console.web import (
     ConsoleRoute,
@@ -21,6 +20,7 @@ from bookd.console.web import (
     parse,
 )
 from bookd.events.models import Event
+from bookd.events.types import EventType
 from bookd.kit.errors import BookdError, NotFound
 from bookd.webhooks import service as webhooks
 from bookd.webhooks.guard import Guard

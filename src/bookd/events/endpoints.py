@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
-from bookd.bookings.domain import EventType
-from bookd.bookings.schemas import QueryTime
 from bookd.events.models import Event
 from bookd.events.schemas import EventOut
+from bookd.events.types import EventType
 from bookd.kit.pagination import Page, PageParams, encode_cursor, page_params
-from bookd.kit.web import CurrentCaller, Session, UnitOfWorkRoute, errors
+from bookd.kit.schemas import QueryTime
+from bookd.kit.web import Session, UnitOfWorkRoute, errors
+from bookd.workspaces.auth import CurrentCaller
 
 router = APIRouter(prefix="/v1/events", tags=["events"], route_class=UnitOfWorkRoute)
 

@@ -20,8 +20,8 @@ _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME
 
 def dumps(data: Any) -> str:
     """Compact JSON text, non-ASCII kept as is, times as `iso_z` writes them: what
-    `json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=iso_z)` writes, several
-    times faster. A string orjson refuses (a lone surrogate, which a JSON body may spell as an
+    `json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=iso_z)` writes, in C.
+    A string orjson refuses (a lone surrogate, which a JSON body may spell as an
     escape) falls back to the standard library."""
     try:
         return orjson.dumps(data, default=_time_text, option=_OPTIONS).decode()

@@ -78,8 +78,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     elif not is_sqlite(url):
         # A fixed pool: under more concurrent requests than connections, the others wait for one.
         # With overflow connections every burst opened and closed connections (a server process
-        # forked, types introspected, statements prepared anew each time), which halved the
-        # creations a second at 64 concurrent requests.
+        # forked, types introspected, statements prepared anew each time).
         kwargs.update(pool_size=pool_size, max_overflow=0)
     if is_sqlite(url):
         # Returned connections are reset by `_tune_sqlite`'s `reset` hook instead.
@@ -163,7 +162,7 @@ class Database:
 
         On SQLite, write transactions of this process queue on an asyncio lock before `BEGIN
         IMMEDIATE`. SQLite admits one writer anyway; a writer that finds the database locked
-        polls in its busy handler with sleeps of up to 100 ms, while one queued here starts the
+        polls in its busy handler with growing sleeps, while one queued here starts the
         moment the previous one commits. The busy timeout still covers other processes.
         """
         async with (
@@ -193,7 +192,7 @@ class Database:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             # Planned for their parameters every time: after five runs PostgreSQL may settle on a
             # generic plan, and for the delivery claim's LATERAL that one read every due
-            # delivery of a trigger and sorted them (hundreds of milliseconds behind a backlog)
+            # delivery of a trigger and sorted them (slow behind a backlog)
             # instead of the first few in index order.
             await conn.exec_driver_sql("SET plan_cache_mode TO force_custom_plan")
             try:
@@ -265,6 +264,13 @@ def _unnest_insert(table: Table, names: tuple[str, ...], returning: str) -> Any:
         + (f" RETURNING {returning}" if returning else "")
     )
     return text(sql).bindparams(*[bindparam(n, type_=ARRAY(table.c[n].type)) for n in names])
+
+
+def page_of(query: Any, id_column: Any, *, limit: int, after_id: int | None) -> Any:
+    """`query` as one page of a list in id order: at most `limit` rows after `after_id`."""
+    if after_id is not None:
+        query = query.where(id_column > after_id)
+    return query.order_by(id_column).limit(limit)
 
 
 def insert_for(session: AsyncSession) -> Any:

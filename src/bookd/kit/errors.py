@@ -1,9 +1,10 @@
-"""One error type per refusal, each mapped once (in `app.py`) to its status code and error code."""
+"""One error type per refusal, each mapped once (in `kit/web.py`) to its status code and error
+code."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass
@@ -26,6 +27,9 @@ class BookdError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+T = TypeVar("T")
 
 
 class NotFound(BookdError):
@@ -78,3 +82,10 @@ class BodyTooLarge(BookdError):
 class BodyTimeout(BookdError):
     status_code = 408
     code = "body_timeout"
+
+
+def found(value: T | None, what: str) -> T:
+    """`value`, or 404 `no <what>` where the look-up found nothing."""
+    if value is None:
+        raise NotFound(f"no {what}")
+    return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable, Sequence
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Query
@@ -13,6 +14,7 @@ from bookd.kit.errors import ValidationFailed
 from bookd.kit.schemas import NO_NUL
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Page(BaseModel, Generic[T]):
@@ -67,6 +69,17 @@ def page_params_32(
 ) -> PageParams:
     """Paging over a table whose ids are 32-bit on PostgreSQL (services, bookings, triggers)."""
     return PageParams(limit=limit, after_id=decode_cursor(cursor, max_id=INT32_MAX))
+
+
+def paged(
+    rows: Sequence[R], limit: int, out: Callable[[R], T], *, key: Callable[[R], int]
+) -> Page[T]:
+    """The answer for `rows` fetched as up to limit+1 in id order: the first `limit` as `out`
+    renders them, and a cursor (the last one's `key`) where there are more."""
+    return Page(
+        data=[out(row) for row in rows[:limit]],
+        next_cursor=next_cursor([key(row) for row in rows], limit),
+    )
 
 
 def next_cursor(ids: list[int], limit: int) -> str | None:

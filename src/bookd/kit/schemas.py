@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -72,3 +73,16 @@ class Input(BaseModel):
 
 class Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+def in_utc_range(value: datetime) -> datetime:
+    """`value`, if it can be converted to UTC (not beyond the years 1 to 9999 there)."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+    return value
+
+
+# A time in a query (`start_from`, `occurred_after`): any aware time that converts to UTC.
+QueryTime = Annotated[AwareDatetime, AfterValidator(in_utc_range)]

@@ -1,51 +1,47 @@
-"""HTTP plumbing shared by every feature: the unit of work per request, the error shape, auth."""
+"""HTTP plumbing shared by every feature: the unit of work per request, checks before the body,
+the error shape."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Annotated, Any, cast
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
-from fastapi import BackgroundTasks, Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from sqlalchemy import Table, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bookd.kit.db import Database
-from bookd.kit.errors import BookdError, Unauthorized
-from bookd.workspaces.models import ApiKey, Workspace
+from bookd.kit.errors import BookdError
 
 log = logging.getLogger(__name__)
-WORKSPACE = cast(Table, Workspace.__table__)
 
 
 class UnitOfWorkRoute(APIRoute):
     """Each request is one transaction, opened here and committed before the answer is sent.
 
-    The transaction waits for nothing from the client: the API key is checked first, in a read
-    of its own (a request without a valid key is refused before its body is read), then the whole
-    body is read (within `kit.bodies.BodyLimits`), and only then does the transaction begin. GET
-    requests take a read transaction, which on SQLite does not queue behind writers. Services
-    below flush at most.
+    The transaction waits for nothing from the client: the checks its dependencies ask for before
+    the body (`before_body`: the API key's, in a read of its own, so a request without a valid key
+    is refused before its body is read) run first, then the whole body is read (within
+    `kit.bodies.BodyLimits`), and only then does the transaction begin. GET requests take a read
+    transaction, which on SQLite does not queue behind writers. Services below flush at most.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         read_only = (self.methods or set()) <= {"GET", "HEAD"}
-        keyed = depends_on(self.dependant, get_caller)
+        checks = early_checks(self.dependant)
 
         async def run(request: Request) -> Response:
             db: Database = request.app.state.db
-            if keyed:
-                request.state.key_check = await authenticate(request)
+            for check in checks:
+                await check(request)
             await request.body()
             async with db.transaction(read_only=read_only) as session:
                 request.state.session = session
@@ -54,9 +50,31 @@ class UnitOfWorkRoute(APIRoute):
         return run
 
 
-def depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
-    """Whether `call` is among a route's dependencies, however deep."""
-    return any(d.call is call or depends_on(d, call) for d in dependant.dependencies)
+EarlyCheck = Callable[[Request], Awaitable[None]]
+_EARLY = "__bookd_before_body__"
+D = TypeVar("D", bound=Callable[..., Any])
+
+
+def before_body(check: EarlyCheck) -> Callable[[D], D]:
+    """Mark a dependency: `check(request)` runs before the request's body is read (and may refuse
+    it by raising); what it finds it leaves on `request.state` for the dependency."""
+
+    def mark(dependency: D) -> D:
+        setattr(dependency, _EARLY, check)
+        return dependency
+
+    return mark
+
+
+def early_checks(dependant: Dependant) -> list[EarlyCheck]:
+    """The `before_body` checks of a route's dependencies, however deep, each once."""
+    found: list[EarlyCheck] = []
+    for d in dependant.dependencies:
+        check = getattr(d.call, _EARLY, None)
+        for c in ([check] if check else []) + early_checks(d):
+            if c not in found:
+                found.append(c)
+    return found
 
 
 # Dependencies are `async def` even where they do not await: FastAPI runs a plain `def` one in a
@@ -76,106 +94,6 @@ async def get_now(request: Request) -> datetime:
 
 Session = Annotated[AsyncSession, Depends(get_session)]
 Now = Annotated[datetime, Depends(get_now)]
-
-
-@dataclass(frozen=True)
-class Caller:
-    workspace: Workspace
-    api_key_id: int
-
-    @property
-    def workspace_id(self) -> int:
-        return self.workspace.id
-
-    @property
-    def actor(self) -> str:
-        return api_key_actor(self.api_key_id)
-
-
-def api_key_actor(key_id: int) -> str:
-    """The audit log's name for what an API key does."""
-    return f"api_key:{key_id}"
-
-
-def hash_key(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
-# A key's `last_used_at` is kept to this precision: written at most once a minute per key.
-LAST_USED_EVERY = timedelta(minutes=1)
-
-
-def bearer_token(request: Request) -> str:
-    """The API key the request presents, or 401."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("an API key is required: Authorization: Bearer <key>")
-    return token.strip()
-
-
-def key_use_due(last_used_at: datetime | None, now: datetime) -> bool:
-    """Whether this use of a key should be recorded: after the answer, in a transaction of its
-    own (`record_key_use`), so that a read request stays a read."""
-    return last_used_at is None or now - last_used_at >= LAST_USED_EVERY
-
-
-@dataclass(frozen=True)
-class KeyCheck:
-    caller: Caller
-    record_use: bool
-    """Whether this use of the key is to be recorded (`key_use_due`)."""
-
-
-async def authenticate(request: Request) -> KeyCheck:
-    """The caller the request's API key stands for, read on a connection of its own; or 401."""
-    token = bearer_token(request)
-    now = await get_now(request)
-    db: Database = request.app.state.db
-    async with db.reading() as conn:
-        row = (
-            await conn.execute(
-                select(ApiKey.id, ApiKey.last_used_at, *WORKSPACE.columns)
-                .join(Workspace, Workspace.id == ApiKey.workspace_id)
-                .where(ApiKey.key_hash == hash_key(token), ApiKey.revoked_at.is_(None))
-            )
-        ).first()
-    if row is None:
-        raise Unauthorized("the API key is not valid")
-    key_id, last_used_at, *columns = row
-    workspace = Workspace(**dict(zip(WORKSPACE.columns.keys(), columns, strict=True)))
-    return KeyCheck(Caller(workspace=workspace, api_key_id=key_id), key_use_due(last_used_at, now))
-
-
-async def get_caller(request: Request, now: Now, background: BackgroundTasks) -> Caller:
-    """The caller `UnitOfWorkRoute` found before it read the body."""
-    check: KeyCheck = request.state.key_check
-    if check.record_use:
-        background.add_task(record_key_use, request.app.state.db, check.caller.api_key_id, now)
-    return check.caller
-
-
-async def record_key_use(db: Database, key_id: int, now: datetime) -> None:
-    """Set the key's `last_used_at`, unless another request did within the last minute."""
-    try:
-        async with db.transaction() as session:
-            await session.execute(
-                update(ApiKey)
-                .where(
-                    ApiKey.id == key_id,
-                    or_(
-                        ApiKey.last_used_at.is_(None),
-                        ApiKey.last_used_at <= now - LAST_USED_EVERY,
-                    ),
-                )
-                .values(last_used_at=now)
-            )
-    except Exception:
-        # A bookkeeping write; the request it counts has been answered already.
-        log.warning("could not record the use of API key %s", key_id, exc_info=True)
-
-
-CurrentCaller = Annotated[Caller, Depends(get_caller)]
 
 
 class ErrorBody(BaseModel):

@@ -31,12 +31,13 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from bookd.bookings import policy
 from bookd.bookings import service as bookings
 from bookd.bookings.domain import OPEN, Action, MessageStatus, Status
 from bookd.bookings.models import Booking, BookingMessage
 from bookd.catalog.models import BookingService, Template
 from bookd.kit.db import in_ids
-from bookd.scheduling import policy
+from bookd.scheduling import outgoing
 from bookd.workspaces.models import BotUser, Workspace
 
 ACTOR = "scheduler"
@@ -45,8 +46,8 @@ IN_PROGRESS = Status.IN_PROGRESS.value
 PENDING = MessageStatus.PENDING.value
 
 # The hot statements are written on the tables, not the ORM classes: a statement that names an
-# ORM attribute runs through the ORM's compile and loading steps, which cost several times the
-# query itself here (milliseconds for a batch's ids).
+# ORM attribute runs through the ORM's compile and loading steps, which cost more than the query
+# itself here.
 BOOKING = cast(Table, Booking.__table__).c
 MESSAGE = cast(Table, BookingMessage.__table__).c
 TEMPLATES = cast(Table, Template.__table__)
@@ -82,8 +83,8 @@ async def next_due(session: AsyncSession) -> datetime | None:
 
 class _Columns:
     """The columns of a model that the fast path reads, and a plain record of them with the ORM
-    attribute names (`metadata_json`). A named tuple's fields read about ten times faster than a
-    SQLAlchemy row's, and a sent reminder's payload reads some forty of them."""
+    attribute names (`metadata_json`). A named tuple's fields are plain attribute reads, a
+    SQLAlchemy row's are not, and a sent reminder's payload reads dozens of them."""
 
     def __init__(self, model: Any, **extra: Any) -> None:
         attributes = inspect(model).column_attrs
@@ -144,8 +145,8 @@ class _Queries:
         ]
         # The bookings with the earliest due work, claimed in one statement with the search for
         # them: of the first `candidates` by due time, up to `limit` not locked by another
-        # worker, locked in id order (the API's lock order too). Sending the candidates' ids
-        # back and forth instead cost the worker a tenth of its time.
+        # worker, locked in id order (the API's lock order too). The candidates' ids do not travel
+        # to the worker and back.
         among: ColumnElement[bool] = BOOKING.id.in_(candidates.scalar_subquery())
         if dialect == "postgresql":
             # `= ANY(ARRAY(...))`: the candidates become one value, looked up on the primary key.
@@ -207,13 +208,13 @@ async def run_batch(
     fast = [b for b in claimed if b.id not in slow]
     bot_users = await _by_id(session, BOT_USERS, {b.bot_user_id for b in fast})
     due_rows = await _pending_rows(session, [b.id for b in fast], now)
-    out = bookings.Outgoing(now)
+    out = outgoing.Outgoing(now)
     contexts = {
         w.id: bookings.Context(session=session, workspace=w, actor=ACTOR, now=now)
         for w in workspaces.values()
     }
     for b in fast:
-        snapshot = bookings.Snapshot(b, services[b.service_id], bot_users[b.bot_user_id])
+        snapshot = outgoing.Snapshot(b, services[b.service_id], bot_users[b.bot_user_id])
         for message in due_rows.get(b.id, []):
             active = message.template_status == "active"
             _send_or_skip(
@@ -262,7 +263,7 @@ async def _transitions(
     now: datetime,
     stale_window: timedelta,
     result: BatchResult,
-    out: bookings.Outgoing,
+    out: outgoing.Outgoing,
 ) -> None:
     """The bookings whose due work changes their status, with ORM objects (already locked)."""
     rows = (
@@ -323,7 +324,7 @@ async def _process(
     templates: dict[int, Template],
     stale_window: timedelta,
     result: BatchResult,
-    out: bookings.Outgoing,
+    out: outgoing.Outgoing,
 ) -> None:
     """Everything due for one booking, in the order it fell due: a reminder at the start time goes
     out before the meeting starts; a meeting whose start and end both passed starts, then ends.
@@ -378,7 +379,7 @@ async def _deliver(
     templates: dict[int, Template],
     stale_window: timedelta,
     result: BatchResult,
-    out: bookings.Outgoing,
+    out: outgoing.Outgoing,
 ) -> None:
     if message.status != MessageStatus.PENDING.value:
         return  # a transition earlier in this pass skipped or cancelled it
@@ -404,12 +405,12 @@ async def _deliver(
 
 def _send_or_skip(
     ctx: bookings.Context,
-    loaded: bookings.Sendable,
+    loaded: outgoing.Sendable,
     message: Any,
     template_active: bool,
     stale_window: timedelta,
     result: BatchResult,
-    out: bookings.Outgoing,
+    out: outgoing.Outgoing,
 ) -> str | None:
     """Send a due message of a booking whose status stays as it is, or skip it; why it was
     skipped, or None."""
@@ -425,9 +426,9 @@ def _send_or_skip(
     )
     result.lateness.append((ctx.now - message.scheduled_at).total_seconds())
     if reason is None:
-        bookings.send_message(ctx, loaded, message, out)
+        outgoing.send_message(ctx, loaded, message, out)
         result.counts[f"{message.kind}_sent"] += 1
     else:
-        bookings.skip_message(ctx, loaded, message, reason, out)
+        outgoing.skip_message(ctx, loaded, message, reason, out)
         result.counts[f"{message.kind}_skipped"] += 1
     return reason

@@ -227,7 +227,7 @@ class Dispatcher:
     ) -> list[Claimed]:
         """Lease up to `room(endpoint)` due deliveries of every endpoint that may be sent to.
         With `cached`, the endpoints read at most ENDPOINTS_FRESH ago serve again: the pipeline
-        claims many times a second, and reading the triggers cost it as much as the claim."""
+        claims many times a second, and reading the triggers each time would double its reads."""
         lease = secrets.token_hex(8)
         async with self.db.statements() as conn:
             read_at, known = self._endpoints

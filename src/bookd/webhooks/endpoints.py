@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from bookd.bookings.domain import EventType
-from bookd.kit.pagination import Page, PageParams, next_cursor, page_params, page_params_32
-from bookd.kit.web import CurrentCaller, Now, Session, UnitOfWorkRoute, errors
+from bookd.events.types import EventType
+from bookd.kit.pagination import Page, PageParams, next_cursor, page_params, page_params_32, paged
+from bookd.kit.web import Now, Session, UnitOfWorkRoute, errors
 from bookd.webhooks import service as webhooks
 from bookd.webhooks.guard import Guard
 from bookd.webhooks.schemas import (
@@ -20,6 +20,7 @@ from bookd.webhooks.schemas import (
     TriggerUpdate,
     TriggerWithSecret,
 )
+from bookd.workspaces.auth import CurrentCaller
 
 router = APIRouter(tags=["triggers"], route_class=UnitOfWorkRoute)
 
@@ -50,10 +51,7 @@ async def list_triggers(
     rows = await webhooks.list_triggers(
         session, caller.workspace_id, limit=page.limit + 1, after_id=page.after_id
     )
-    return Page(
-        data=[TriggerOut.of(t) for t in rows[: page.limit]],
-        next_cursor=next_cursor([t.id for t in rows], page.limit),
-    )
+    return paged(rows, page.limit, TriggerOut.of, key=lambda t: t.id)
 
 
 @router.get("/v1/triggers/{trigger_id}", response_model=TriggerOut, responses=errors(404))

@@ -7,10 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, HttpUrl, field_validator
 
-from bookd.bookings.domain import EventType
-from bookd.bookings.schemas import QueryTime
 from bookd.catalog.schemas import ServiceUid
-from bookd.kit.schemas import Input, Output, UTCTime
+from bookd.events.types import EventType
+from bookd.kit.schemas import Input, Output, QueryTime, UTCTime
 from bookd.webhooks.models import Delivery, DeliveryAttempt, Trigger
 
 ALL = "*"

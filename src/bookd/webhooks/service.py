@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
 from bookd.events.outbox import new_event_id
-from bookd.kit.errors import NotFound, ValidationFailed
+from bookd.kit.db import page_of
+from bookd.kit.errors import NotFound, ValidationFailed, found
 from bookd.webhooks import signing
 from bookd.webhooks.guard import Guard, UnsafeURL
 from bookd.webhooks.models import Delivery, DeliveryAttempt, Trigger
@@ -53,9 +54,9 @@ async def list_triggers(
     session: AsyncSession, workspace_id: int, *, limit: int, after_id: int | None
 ) -> list[Trigger]:
     query = select(Trigger).where(Trigger.workspace_id == workspace_id)
-    if after_id is not None:
-        query = query.where(Trigger.id > after_id)
-    return list((await session.scalars(query.order_by(Trigger.id).limit(limit))).all())
+    return list(
+        (await session.scalars(page_of(query, Trigger.id, limit=limit, after_id=after_id))).all()
+    )
 
 
 async def get_trigger(
@@ -63,9 +64,7 @@ async def get_trigger(
 ) -> Trigger:
     query = select(Trigger).where(Trigger.workspace_id == workspace_id, Trigger.id == trigger_id)
     trigger = await session.scalar(query.with_for_update() if lock else query)
-    if trigger is None:
-        raise NotFound(f"no trigger {trigger_id}")
-    return trigger
+    return found(trigger, f"trigger {trigger_id}")
 
 
 async def update_trigger(
@@ -196,9 +195,9 @@ async def list_deliveries(
         query = query.where(Delivery.status == status)
     if event_type is not None:
         query = query.where(Event.type == event_type)
-    if after_id is not None:
-        query = query.where(Delivery.id > after_id)
-    rows = (await session.execute(query.order_by(Delivery.id).limit(limit))).all()
+    rows = (
+        await session.execute(page_of(query, Delivery.id, limit=limit, after_id=after_id))
+    ).all()
     return [(d, event_id, event_type) for d, event_id, event_type in rows]
 
 

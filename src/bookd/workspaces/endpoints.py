@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from bookd.kit.schemas import NO_NUL
-from bookd.kit.web import CurrentCaller, Now, Session, UnitOfWorkRoute, errors
+from bookd.kit.web import Now, Session, UnitOfWorkRoute, errors
 from bookd.workspaces import service as workspaces
+from bookd.workspaces.auth import CurrentCaller
 from bookd.workspaces.schemas import BotUserOut, BotUserProfile
 
 router = APIRouter(prefix="/v1/bot-users", tags=["bot users"], route_class=UnitOfWorkRoute)

@@ -12,9 +12,9 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.kit.db import insert_for
-from bookd.kit.errors import NotFound
+from bookd.kit.errors import NotFound, found
 from bookd.kit.schemas import check_timezone
-from bookd.kit.web import hash_key
+from bookd.kit.tokens import hash_key
 from bookd.workspaces.models import ApiKey, BotUser, Workspace
 from bookd.workspaces.schemas import BotUserProfile, WorkspaceUpdate
 
@@ -44,10 +44,7 @@ async def count_workspaces(session: AsyncSession) -> int:
 
 
 async def get_workspace(session: AsyncSession, workspace_id: int) -> Workspace:
-    workspace = await session.get(Workspace, workspace_id)
-    if workspace is None:
-        raise NotFound(f"no workspace {workspace_id}")
-    return workspace
+    return found(await session.get(Workspace, workspace_id), f"workspace {workspace_id}")
 
 
 async def update_workspace(
@@ -99,10 +96,7 @@ async def find_bot_user(session: AsyncSession, workspace_id: int, ns: str) -> Bo
 
 
 async def get_bot_user(session: AsyncSession, workspace_id: int, ns: str) -> BotUser:
-    user = await find_bot_user(session, workspace_id, ns)
-    if user is None:
-        raise NotFound(f"no bot user {ns!r}")
-    return user
+    return found(await find_bot_user(session, workspace_id, ns), f"bot user {ns!r}")
 
 
 async def ensure_bot_user(

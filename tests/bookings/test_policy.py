@@ -35,7 +35,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bookd.bookings.domain import MessageStatus
-from bookd.scheduling.policy import followup_time, initial_status, reminder_time
+from bookd.bookings.policy import followup_time, initial_status, reminder_time
 from tests import factories
 from tests.conftest import Api, TestClock
 

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookd.events.relay import unrelayed
+from bookd.webhooks.relay import unrelayed
 from tests.conftest import run_in_app
 
 

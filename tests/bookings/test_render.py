@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bookd.scheduling import render
+from bookd.bookings import render
 
 FACTS = render.Facts(
     start_time=datetime(2030, 1, 2, 12, 30, tzinfo=UTC),
