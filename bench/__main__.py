@@ -1,5 +1,7 @@
 """`make bench` / `python -m bench [1 2 3 4 5 6]`: run the workloads, print the table, write
-bench/results/latest.json. BOOKD_BENCH_QUICK=1 scales every workload down for a quick look."""
+bench/results/latest.json. BOOKD_BENCH_QUICK=1 scales every workload down for a quick look.
+`python -m bench --markdown` writes the last full run's tables into docs/performance.md (every
+row) and the README (the rows with a target)."""
 
 from __future__ import annotations
 
@@ -74,18 +76,47 @@ def show(path: str) -> int:
     document = json.loads((RESULTS / path).read_text())
     rows = [Row(**row) for row in document["results"]]
     print(table(rows))
-    facts = document["machine"]
-    print(
-        f"\n{facts['cpu_count']} CPUs ({facts['cpu_model']}), PostgreSQL "
+    print("\n" + facts_line(document["machine"]))
+    return 0
+
+
+def facts_line(facts: dict[str, Any]) -> str:
+    return (
+        f"{facts['cpu_count']} CPUs ({facts['cpu_model']}), PostgreSQL "
         f"{facts['postgresql_version']}, commit {facts['commit'][:12]}, "
         f"{'quick' if facts['quick'] else 'full'} mode, {facts['seconds']:.0f} s"
     )
+
+
+# The generated part of a document lies between these two lines.
+BEGIN, END = "<!-- bench:results -->", "<!-- /bench:results -->"
+
+
+def markdown() -> int:
+    """Replace the results between BEGIN and END in docs/performance.md (every row) and in the
+    README (the rows with a target) with the last full run's."""
+    document = json.loads((RESULTS / "latest.json").read_text())
+    rows = [Row(**row) for row in document["results"]]
+    line = facts_line(document["machine"])
+    for path, chosen in (
+        (ROOT / "docs" / "performance.md", rows),
+        (ROOT / "README.md", [row for row in rows if row.target]),
+    ):
+        text = path.read_text()
+        head, _, rest = text.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        if not rest or not tail:
+            raise SystemExit(f"{path} has no {BEGIN} ... {END} section")
+        path.write_text(f"{head}{BEGIN}\n{table(chosen)}\n\n{line}\n{END}{tail}")
+        log(f"wrote the results of {line} into {path.relative_to(ROOT)}")
     return 0
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--table"]:
         return show(argv[1] if len(argv) > 1 else "latest.json")
+    if argv[:1] == ["--markdown"]:
+        return markdown()
     from bench import availability, creation, delivery, lateness, scale, throughput
 
     workloads = {
