@@ -24,7 +24,12 @@ from bookd.bookings.schemas import (
 )
 from bookd.catalog.endpoints import UidPath
 from bookd.kit.errors import ValidationFailed
-from bookd.kit.pagination import Page, PageParams, page_params, page_params_32, paged
+from bookd.kit.pagination import (
+    Page,
+    Paging,
+    Paging32,
+    paged,
+)
 from bookd.kit.web import Now, Session, UnitOfWorkRoute, errors, validation_details
 from bookd.workspaces.auth import CurrentCaller
 
@@ -101,7 +106,7 @@ async def booking_filters(
 @router.get("", response_model=Page[BookingOut], responses=errors())
 async def list_bookings(
     ctx: Ctx,
-    page: Annotated[PageParams, Depends(page_params_32)],
+    page: Paging32,
     filters: Annotated[BookingFilters, Depends(booking_filters)],
 ) -> Page[BookingOut]:
     rows = await bookings.list_bookings(ctx, filters, limit=page.limit + 1, after_id=page.after_id)
@@ -201,9 +206,7 @@ _messages("followups", bookings.FOLLOWUP, "list_followups")
 
 
 @router.get("/{booking_id}/logs", response_model=Page[LogOut], responses=errors(404))
-async def list_logs(
-    booking_id: BookingId, ctx: Ctx, page: Annotated[PageParams, Depends(page_params)]
-) -> Page[LogOut]:
+async def list_logs(booking_id: BookingId, ctx: Ctx, page: Paging) -> Page[LogOut]:
     rows = await bookings.list_logs(ctx, booking_id, limit=page.limit + 1, after_id=page.after_id)
     return paged(rows, page.limit, LogOut.of, key=lambda r: r.id)
 

@@ -10,24 +10,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from bookd.bookings.rows import BookingRow, BotUserRow, MessageRow, ServiceRow
 from bookd.bookings.schemas import BookingOut, MessageOut
 from bookd.catalog.schemas import ServiceOut
 from bookd.workspaces.schemas import BotUserOut
 
 
-def booking(b: Any, service: Any, bot_user: Any) -> dict[str, Any]:
+def booking(b: BookingRow, service: ServiceRow, bot_user: BotUserRow) -> dict[str, Any]:
     return BookingOut.of(b, service, bot_user).model_dump(mode="json")
 
 
-def service(s: Any) -> dict[str, Any]:
+def service(s: ServiceRow) -> dict[str, Any]:
     return ServiceOut.model_validate(s).model_dump(mode="json")
 
 
-def bot_user(u: Any) -> dict[str, Any]:
+def bot_user(u: BotUserRow) -> dict[str, Any]:
     return BotUserOut.model_validate(u).model_dump(mode="json")
 
 
-def message(m: Any) -> dict[str, Any]:
+def message(m: MessageRow) -> dict[str, Any]:
     return MessageOut.of(m).model_dump(mode="json")
 
 

@@ -8,10 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, Json
 
-from bookd.bookings.models import Booking, BookingLog, BookingMessage
-from bookd.catalog.models import BookingService
+from bookd.bookings.models import BookingLog
+from bookd.bookings.rows import BookingRow, BotUserRow, MessageRow, ServiceRow
 from bookd.kit.schemas import LATEST, Input, Minutes, Output, QueryTime, UTCTime, in_utc_range
-from bookd.workspaces.models import BotUser
 from bookd.workspaces.schemas import BotUserNs
 
 
@@ -127,7 +126,7 @@ class BookingOut(Output):
     updated_at: UTCTime
 
     @classmethod
-    def of(cls, booking: Booking, service: BookingService, bot_user: BotUser) -> BookingOut:
+    def of(cls, booking: BookingRow, service: ServiceRow, bot_user: BotUserRow) -> BookingOut:
         return cls(
             id=booking.id,
             service_uid=service.service_uid,
@@ -164,7 +163,7 @@ class MessageOut(Output):
     skip_reason: str | None
 
     @classmethod
-    def of(cls, message: BookingMessage) -> MessageOut:
+    def of(cls, message: MessageRow) -> MessageOut:
         return cls.model_validate(message)
 
 

@@ -19,6 +19,7 @@ from bookd.availability.models import ServiceAvailability
 from bookd.bookings import payloads, policy, slots
 from bookd.bookings.domain import Action, Effect, MessageStatus, Status, Transition, decide
 from bookd.bookings.models import Booking, BookingLog, BookingMessage
+from bookd.bookings.rows import BookingRow, BotUserRow, ServiceRow
 from bookd.bookings.schemas import (
     BookingCreate,
     BookingFilters,
@@ -80,7 +81,7 @@ class Loaded:
         return _payload(self.booking, self.service, self.bot_user)
 
 
-def _payload(booking: Any, service: Any, bot_user: Any) -> dict[str, Any]:
+def _payload(booking: BookingRow, service: ServiceRow, bot_user: BotUserRow) -> dict[str, Any]:
     """An event's `data` about a booking (models, or rows with the models' attribute names)."""
     return {
         "booking": payloads.booking(booking, service, bot_user),
@@ -463,7 +464,9 @@ async def _apply(
     await _record_events(ctx, loaded, transition, extra=extra or {})
 
 
-def _wakes(transition: Transition, booking: Any, scheduled: list[datetime], now: datetime) -> bool:
+def _wakes(
+    transition: Transition, booking: BookingRow, scheduled: list[datetime], now: datetime
+) -> bool:
     """Whether the change is worth waking the schedulers for. Sleeping ones look again within
     their longest sleep anyway: only work that may fall due before then is."""
     if Effect.SCHEDULE not in (transition.reminders, transition.followups):

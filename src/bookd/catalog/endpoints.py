@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Path, Response
 
 from bookd.catalog import service as catalog
 from bookd.catalog.schemas import (
@@ -16,7 +16,7 @@ from bookd.catalog.schemas import (
     TemplateOut,
     TemplateUpdate,
 )
-from bookd.kit.pagination import Page, PageParams, page_params_32, paged
+from bookd.kit.pagination import Page, Paging32, paged
 from bookd.kit.schemas import NO_NUL
 from bookd.kit.web import Now, Session, UnitOfWorkRoute, errors
 from bookd.workspaces.auth import CurrentCaller
@@ -31,11 +31,9 @@ SequencePath = Annotated[int, Path(ge=1, le=5)]
 
 @router.get("", response_model=Page[ServiceOut], responses=errors())
 async def list_services(
-    caller: CurrentCaller, session: Session, page: Annotated[PageParams, Depends(page_params_32)]
+    caller: CurrentCaller, session: Session, page: Paging32
 ) -> Page[ServiceOut]:
-    rows = await catalog.list_services(
-        session, caller.workspace_id, limit=page.limit + 1, after_id=page.after_id
-    )
+    rows = await catalog.list_services(session, caller.workspace_id, **page.fetch())
     return paged(rows, page.limit, ServiceOut.model_validate, key=lambda s: s.id)
 
 

@@ -19,7 +19,7 @@ from bookd.catalog.schemas import (
     TemplateUpdate,
     offset_too_large,
 )
-from bookd.kit.db import page_of
+from bookd.kit.db import added, page_of
 from bookd.kit.errors import Conflict, LimitExceeded, ValidationFailed, found
 from bookd.workspaces.models import Workspace
 
@@ -92,19 +92,19 @@ async def create_service(
             f"service_uid {data.service_uid!r} is already used in this workspace",
             [{"field": "service_uid", "code": "already_exists", "message": "service_uid is taken"}],
         )
-    service = BookingService(
-        workspace_id=workspace_id,
-        service_uid=data.service_uid,
-        name=data.name,
-        description=data.description,
-        default_duration=data.default_duration,
-        status=data.status,
-        created_at=now,
-        updated_at=now,
+    return await added(
+        session,
+        BookingService(
+            workspace_id=workspace_id,
+            service_uid=data.service_uid,
+            name=data.name,
+            description=data.description,
+            default_duration=data.default_duration,
+            status=data.status,
+            created_at=now,
+            updated_at=now,
+        ),
     )
-    session.add(service)
-    await session.flush()
-    return service
 
 
 async def update_service(
@@ -184,22 +184,22 @@ async def create_template(
     free = [n for n in range(1, MAX_TEMPLATES + 1) if n not in used]
     if not free:
         raise LimitExceeded(f"a service has at most {MAX_TEMPLATES} {kind}s")
-    template = Template(
-        service_id=service.id,
-        kind=kind,
-        sequence=free[0],
-        title=data.title,
-        description=data.description,
-        days=data.days,
-        hours=data.hours,
-        minutes=data.minutes,
-        status=data.status,
-        created_at=now,
-        updated_at=now,
+    return await added(
+        session,
+        Template(
+            service_id=service.id,
+            kind=kind,
+            sequence=free[0],
+            title=data.title,
+            description=data.description,
+            days=data.days,
+            hours=data.hours,
+            minutes=data.minutes,
+            status=data.status,
+            created_at=now,
+            updated_at=now,
+        ),
     )
-    session.add(template)
-    await session.flush()
-    return template
 
 
 async def update_template(

@@ -25,7 +25,7 @@ from sqlalchemy import case, delete, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.console.models import AdminSession, AdminUser, SignInCounter
-from bookd.kit.db import insert_for
+from bookd.kit.db import added, insert_for
 from bookd.kit.errors import BookdError, Conflict, NotFound
 from bookd.kit.schemas import Input
 from bookd.workspaces import service as workspaces
@@ -117,15 +117,15 @@ async def create_user(
             f"an admin user {email!r} already exists",
             [{"field": "email", "code": "already_exists", "message": "this email is taken"}],
         )
-    user = AdminUser(
-        workspace_id=workspace_id,
-        email=email,
-        password_hash=hash_password(data.password),
-        created_at=now,
+    return await added(
+        session,
+        AdminUser(
+            workspace_id=workspace_id,
+            email=email,
+            password_hash=hash_password(data.password),
+            created_at=now,
+        ),
     )
-    session.add(user)
-    await session.flush()
-    return user
 
 
 async def list_users(session: AsyncSession, workspace_id: int) -> list[AdminUser]:

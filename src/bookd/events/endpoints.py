@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from bookd.events.models import Event
 from bookd.events.schemas import EventOut
 from bookd.events.types import EventType
-from bookd.kit.pagination import Page, PageParams, encode_cursor, page_params
+from bookd.kit.pagination import Page, Paging, encode_cursor
 from bookd.kit.schemas import QueryTime
 from bookd.kit.web import Session, UnitOfWorkRoute, errors
 from bookd.workspaces.auth import CurrentCaller
@@ -22,7 +22,7 @@ router = APIRouter(prefix="/v1/events", tags=["events"], route_class=UnitOfWorkR
 async def list_events(
     caller: CurrentCaller,
     session: Session,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Paging,
     type: Annotated[EventType | None, Query(description="Only events of this type")] = None,
     booking_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     occurred_from: Annotated[

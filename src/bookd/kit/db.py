@@ -46,6 +46,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 # Read-only work opts out of the SQLite write lock with this execution option.
 READ_ONLY = "bookd_read_only"
@@ -264,6 +265,13 @@ def _unnest_insert(table: Table, names: tuple[str, ...], returning: str) -> Any:
         + (f" RETURNING {returning}" if returning else "")
     )
     return text(sql).bindparams(*[bindparam(n, type_=ARRAY(table.c[n].type)) for n in names])
+
+
+async def added(session: AsyncSession, row: M) -> M:
+    """`row`, added to the session and flushed: with its key and defaults from the database."""
+    session.add(row)
+    await session.flush()
+    return row
 
 
 def page_of(query: Any, id_column: Any, *, limit: int, after_id: int | None) -> Any:

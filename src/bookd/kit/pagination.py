@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, TypedDict, TypeVar
 
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from bookd.kit.errors import ValidationFailed
@@ -46,9 +46,19 @@ def decode_cursor(cursor: str | None, *, max_id: int = INT64_MAX) -> int | None:
         ) from None
 
 
+class Fetch(TypedDict):
+    limit: int
+    after_id: int | None
+
+
 class PageParams(BaseModel):
     limit: int
     after_id: int | None
+
+    def fetch(self) -> Fetch:
+        """A list service's `limit` and `after_id` for this page: one more row than it shows, to
+        know whether there are more."""
+        return {"limit": self.limit + 1, "after_id": self.after_id}
 
 
 def page_params(
@@ -80,6 +90,11 @@ def paged(
         data=[out(row) for row in rows[:limit]],
         next_cursor=next_cursor([key(row) for row in rows], limit),
     )
+
+
+# An endpoint's paging parameters, over 64-bit and 32-bit ids.
+Paging = Annotated[PageParams, Depends(page_params)]
+Paging32 = Annotated[PageParams, Depends(page_params_32)]
 
 
 def next_cursor(ids: list[int], limit: int) -> str | None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.bookings import payloads, render
 from bookd.bookings.domain import MessageStatus
+from bookd.bookings.rows import BookingRow, BotUserRow, MessageRow, ServiceRow
 from bookd.bookings.service import MESSAGES, REMINDER, Context, Loaded, write_logs
 from bookd.events import outbox
 from bookd.events.payloads import dumps
@@ -27,9 +28,9 @@ class Snapshot:
     """A booking as the scheduler reads it to send its due messages: rows with the ORM models'
     attribute names (a booking and bot user row, the service), not ORM objects. Read only."""
 
-    booking: Any
-    service: Any
-    bot_user: Any
+    booking: BookingRow
+    service: ServiceRow
+    bot_user: BotUserRow
 
 
 Sendable = Loaded | Snapshot
@@ -123,7 +124,7 @@ def _placeholders(loaded: Sendable, workspace: Tenant) -> dict[str, str]:
     )
 
 
-def _sent(message: Any, now: datetime, table: dict[str, str]) -> dict[str, Any]:
+def _sent(message: MessageRow, now: datetime, table: dict[str, str]) -> dict[str, Any]:
     """The message as the API returns it once sent at `now`, title and description rendered."""
     out = payloads.message(message)
     out["status"] = MessageStatus.SENT.value
@@ -134,7 +135,7 @@ def _sent(message: Any, now: datetime, table: dict[str, str]) -> dict[str, Any]:
 
 
 def _message_log(
-    ctx: Context, loaded: Sendable, message: Any, action: str, reason: str | None = None
+    ctx: Context, loaded: Sendable, message: MessageRow, action: str, reason: str | None = None
 ) -> dict[str, Any]:
     details = {"sequence": message.sequence, "scheduled_at": iso_z(message.scheduled_at)}
     if reason:
@@ -150,7 +151,7 @@ def _message_log(
     }
 
 
-def send_message(ctx: Context, loaded: Sendable, message: Any, out: Outgoing) -> None:
+def send_message(ctx: Context, loaded: Sendable, message: MessageRow, out: Outgoing) -> None:
     """Mark a due reminder or follow-up (a `BookingMessage` or a row of one) sent and record its
     REMINDER_SENDING / FOLLOWUP_SENDING event, with the texts rendered for the bot user; written
     at `out.flush()`. An ORM object's own state is the caller's to update."""
@@ -169,7 +170,9 @@ def send_message(ctx: Context, loaded: Sendable, message: Any, out: Outgoing) ->
     )
 
 
-def skip_message(ctx: Context, loaded: Sendable, message: Any, reason: str, out: Outgoing) -> None:
+def skip_message(
+    ctx: Context, loaded: Sendable, message: MessageRow, reason: str, out: Outgoing
+) -> None:
     """Mark a due reminder or follow-up skipped for `reason`; written at `out.flush()`."""
     out.skipped.append({"message_id": message.id, "reason": reason})
     out.logs.append(_message_log(ctx, loaded, message, f"skip_{message.kind}", reason))

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from bookd.events.types import EventType
-from bookd.kit.pagination import Page, PageParams, next_cursor, page_params, page_params_32, paged
+from bookd.kit.pagination import Page, Paging, Paging32, next_cursor, paged
 from bookd.kit.web import Now, Session, UnitOfWorkRoute, errors
 from bookd.webhooks import service as webhooks
 from bookd.webhooks.guard import Guard
@@ -46,11 +46,9 @@ async def create_trigger(
 
 @router.get("/v1/triggers", response_model=Page[TriggerOut], responses=errors())
 async def list_triggers(
-    caller: CurrentCaller, session: Session, page: Annotated[PageParams, Depends(page_params_32)]
+    caller: CurrentCaller, session: Session, page: Paging32
 ) -> Page[TriggerOut]:
-    rows = await webhooks.list_triggers(
-        session, caller.workspace_id, limit=page.limit + 1, after_id=page.after_id
-    )
+    rows = await webhooks.list_triggers(session, caller.workspace_id, **page.fetch())
     return paged(rows, page.limit, TriggerOut.of, key=lambda t: t.id)
 
 
@@ -129,7 +127,7 @@ async def list_deliveries(
     trigger_id: TriggerId,
     caller: CurrentCaller,
     session: Session,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Paging,
     status: Annotated[Literal["pending", "succeeded", "failed"] | None, Query()] = None,
     event_type: Annotated[EventType | None, Query()] = None,
 ) -> Page[DeliveryOut]:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
 from bookd.events.outbox import new_event_id
-from bookd.kit.db import page_of
+from bookd.kit.db import added, page_of
 from bookd.kit.errors import NotFound, ValidationFailed, found
 from bookd.webhooks import signing
 from bookd.webhooks.guard import Guard, UnsafeURL
@@ -33,21 +33,21 @@ async def create_trigger(
     session: AsyncSession, workspace_id: int, data: TriggerCreate, guard: Guard, now: datetime
 ) -> Trigger:
     await _check_url(guard, str(data.url))
-    trigger = Trigger(
-        workspace_id=workspace_id,
-        name=data.name,
-        url=str(data.url),
-        event_types=json.dumps(data.event_types),
-        service_uids=json.dumps(data.service_uids) if data.service_uids is not None else None,
-        status=data.status,
-        concurrency=data.concurrency,
-        secret=signing.new_secret(),
-        created_at=now,
-        updated_at=now,
+    return await added(
+        session,
+        Trigger(
+            workspace_id=workspace_id,
+            name=data.name,
+            url=str(data.url),
+            event_types=json.dumps(data.event_types),
+            service_uids=json.dumps(data.service_uids) if data.service_uids is not None else None,
+            status=data.status,
+            concurrency=data.concurrency,
+            secret=signing.new_secret(),
+            created_at=now,
+            updated_at=now,
+        ),
     )
-    session.add(trigger)
-    await session.flush()
-    return trigger
 
 
 async def list_triggers(
@@ -142,19 +142,19 @@ async def send_test_event(
     )
     session.add(event)
     await session.flush()
-    delivery = Delivery(
-        workspace_id=workspace_id,
-        trigger_id=trigger.id,
-        event_seq=event.seq,
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-        updated_at=now,
+    return await added(
+        session,
+        Delivery(
+            workspace_id=workspace_id,
+            trigger_id=trigger.id,
+            event_seq=event.seq,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        ),
     )
-    session.add(delivery)
-    await session.flush()
-    return delivery
 
 
 async def deliveries_out(
