@@ -24,8 +24,8 @@ from bookd.actions.schemas import (
     ServiceParams,
     SlotsParams,
 )
+from bookd.bookings import queries, slots
 from bookd.bookings import service as bookings
-from bookd.bookings import slots
 from bookd.bookings.domain import Action
 from bookd.bookings.endpoints import Ctx
 from bookd.bookings.schemas import BookingCreate, BookingFilters, MessageOut, RescheduleBody
@@ -85,7 +85,7 @@ def _templates(kind: catalog.TemplateKind) -> Handler:
 
 async def _list_bookings(ctx: bookings.Context, p: ListBookingsParams) -> ActionResult:
     filters = BookingFilters(bot_user_ns=p.bot_user_ns, service_uid=p.service_uid, status=p.status)
-    rows = await bookings.list_bookings(
+    rows = await queries.list_bookings(
         ctx, filters, limit=p.limit + 1, after_id=decode_cursor(p.cursor, max_id=INT32_MAX)
     )
     return ActionResult(
@@ -103,8 +103,8 @@ async def _owned(ctx: bookings.Context, p: BookingParams) -> bookings.Loaded:
 
 async def _get_booking(ctx: bookings.Context, p: BookingParams) -> Any:
     loaded = await _owned(ctx, p)
-    reminders = await bookings.list_messages(ctx, p.booking_id, bookings.REMINDER)
-    followups = await bookings.list_messages(ctx, p.booking_id, bookings.FOLLOWUP)
+    reminders = await queries.list_messages(ctx, p.booking_id, bookings.REMINDER)
+    followups = await queries.list_messages(ctx, p.booking_id, bookings.FOLLOWUP)
     return loaded.out().model_dump(mode="json") | {
         "reminders": [MessageOut.of(m).model_dump(mode="json") for m in reminders],
         "followups": [MessageOut.of(m).model_dump(mode="json") for m in followups],

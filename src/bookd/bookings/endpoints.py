@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from pydantic import ValidationError
 
 from bookd.availability.schemas import SlotQuery, SlotsOut
-from bookd.bookings import idempotency, slots
+from bookd.bookings import idempotency, queries, slots
 from bookd.bookings import service as bookings
 from bookd.bookings.domain import Action
 from bookd.bookings.schemas import (
@@ -109,7 +109,7 @@ async def list_bookings(
     page: Paging32,
     filters: Annotated[BookingFilters, Depends(booking_filters)],
 ) -> Page[BookingOut]:
-    rows = await bookings.list_bookings(ctx, filters, limit=page.limit + 1, after_id=page.after_id)
+    rows = await queries.list_bookings(ctx, filters, limit=page.limit + 1, after_id=page.after_id)
     return paged(rows, page.limit, bookings.Loaded.out, key=lambda r: r.booking.id)
 
 
@@ -192,7 +192,7 @@ def _messages(path: str, kind: str, name: str) -> None:
     """`GET /v1/bookings/{id}/<path>`: the booking's reminders or follow-ups."""
 
     async def endpoint(booking_id: BookingId, ctx: Ctx) -> Page[MessageOut]:
-        rows = await bookings.list_messages(ctx, booking_id, kind)
+        rows = await queries.list_messages(ctx, booking_id, kind)
         return Page(data=[MessageOut.of(m) for m in rows], next_cursor=None)
 
     endpoint.__name__ = name
@@ -207,7 +207,7 @@ _messages("followups", bookings.FOLLOWUP, "list_followups")
 
 @router.get("/{booking_id}/logs", response_model=Page[LogOut], responses=errors(404))
 async def list_logs(booking_id: BookingId, ctx: Ctx, page: Paging) -> Page[LogOut]:
-    rows = await bookings.list_logs(ctx, booking_id, limit=page.limit + 1, after_id=page.after_id)
+    rows = await queries.list_logs(ctx, booking_id, limit=page.limit + 1, after_id=page.after_id)
     return paged(rows, page.limit, LogOut.of, key=lambda r: r.id)
 
 

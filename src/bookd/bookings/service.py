@@ -1,4 +1,5 @@
-"""Booking use cases: load, ask the domain, write the change with its messages, log and events.
+"""Booking changes: ask the domain, write the change with its messages, log and events. The reads
+and `Context` are `queries.py`.
 
 Every change goes through `_apply`, which takes the transition from `domain.decide` and writes,
 in the caller's transaction, the new status, the reminder/follow-up effects, one audit log row and
@@ -16,14 +17,19 @@ from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.availability.models import ServiceAvailability
-from bookd.bookings import payloads, policy, slots
+from bookd.bookings import policy, slots
 from bookd.bookings.domain import Action, Effect, MessageStatus, Status, Transition, decide
 from bookd.bookings.models import Booking, BookingLog, BookingMessage
-from bookd.bookings.rows import BookingRow, BotUserRow, ServiceRow
+from bookd.bookings.queries import (
+    FOLLOWUP,
+    REMINDER,
+    Context,
+    Loaded,
+    load,
+)
+from bookd.bookings.rows import BookingRow
 from bookd.bookings.schemas import (
     BookingCreate,
-    BookingFilters,
-    BookingOut,
     BookingUpdate,
     RescheduleBody,
 )
@@ -33,13 +39,10 @@ from bookd.events import outbox
 from bookd.events.payloads import dumps
 from bookd.kit import wakeup
 from bookd.kit.clock import iso_z
-from bookd.kit.db import insert_rows, page_of
+from bookd.kit.db import insert_rows
 from bookd.kit.errors import Conflict, NotFound, ValidationFailed
 from bookd.workspaces import service as workspaces
-from bookd.workspaces.models import BotUser, Tenant
 
-REMINDER = "reminder"
-FOLLOWUP = "followup"
 # For the rows written in bulk with Core statements (no ORM objects).
 MESSAGES = cast(Table, BookingMessage.__table__)
 LOGS = cast(Table, BookingLog.__table__)
@@ -49,103 +52,6 @@ BOOKINGS = cast(Table, Booking.__table__)
 _INSERT_BOOKING = insert(BOOKINGS).returning(BOOKINGS.c.id)
 # The columns whose attribute is named otherwise (`metadata` is taken on a declarative class).
 BOOKING_COLUMN = {"metadata_json": "metadata"}
-
-
-@dataclass(frozen=True)
-class Context:
-    """Who acts, where, and when: passed down so that nothing below reads the clock."""
-
-    session: AsyncSession
-    workspace: Tenant
-    actor: str
-    now: datetime
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.workspace.timezone)
-
-
-@dataclass
-class Loaded:
-    booking: Booking
-    service: BookingService
-    bot_user: BotUser
-    reminders: list[Template] | None = None
-    """The service's active reminder templates where already read (a creation reads them with
-    the service); otherwise read when reminders are scheduled."""
-
-    def out(self) -> BookingOut:
-        return BookingOut.of(self.booking, self.service, self.bot_user)
-
-    def payload(self) -> dict[str, Any]:
-        return _payload(self.booking, self.service, self.bot_user)
-
-
-def _payload(booking: BookingRow, service: ServiceRow, bot_user: BotUserRow) -> dict[str, Any]:
-    """An event's `data` about a booking (models, or rows with the models' attribute names)."""
-    return {
-        "booking": payloads.booking(booking, service, bot_user),
-        "service": payloads.service(service),
-        "bot_user": payloads.bot_user(bot_user),
-        "ics_url": payloads.ics_path(booking.id),
-    }
-
-
-def _joined() -> Any:
-    return (
-        select(Booking, BookingService, BotUser)
-        .join(BookingService, BookingService.id == Booking.service_id)
-        .join(BotUser, BotUser.id == Booking.bot_user_id)
-    )
-
-
-async def load(ctx: Context, booking_id: int, *, lock: bool = False) -> Loaded:
-    query = _joined().where(Booking.id == booking_id, Booking.workspace_id == ctx.workspace.id)
-    if lock:
-        # Serialises concurrent actions on one booking (PostgreSQL; SQLite has one writer anyway).
-        query = query.with_for_update(of=Booking)
-    row = (await ctx.session.execute(query)).first()
-    if row is None:
-        raise NotFound(f"no booking {booking_id}")
-    return Loaded(*row)
-
-
-async def list_bookings(
-    ctx: Context, filters: BookingFilters, *, limit: int, after_id: int | None
-) -> list[Loaded]:
-    query = _joined().where(Booking.workspace_id == ctx.workspace.id)
-    if filters.bot_user_ns is not None:
-        query = query.where(BotUser.ns == filters.bot_user_ns)
-    if filters.service_uid is not None:
-        query = query.where(BookingService.service_uid == filters.service_uid)
-    if filters.status is not None:
-        query = query.where(Booking.status == filters.status)
-    if filters.start_from is not None:
-        query = query.where(Booking.start_time >= filters.start_from)
-    if filters.start_to is not None:
-        query = query.where(Booking.start_time < filters.start_to)
-    page = page_of(query, Booking.id, limit=limit, after_id=after_id)
-    rows = (await ctx.session.execute(page)).all()
-    return [Loaded(*row) for row in rows]
-
-
-async def list_messages(ctx: Context, booking_id: int, kind: str) -> list[BookingMessage]:
-    await load(ctx, booking_id)
-    rows = await ctx.session.scalars(
-        select(BookingMessage)
-        .where(BookingMessage.booking_id == booking_id, BookingMessage.kind == kind)
-        .order_by(BookingMessage.sequence, BookingMessage.id)
-    )
-    return list(rows.all())
-
-
-async def list_logs(
-    ctx: Context, booking_id: int, *, limit: int, after_id: int | None
-) -> list[BookingLog]:
-    await load(ctx, booking_id)
-    query = select(BookingLog).where(BookingLog.booking_id == booking_id)
-    page = page_of(query, BookingLog.id, limit=limit, after_id=after_id)
-    return list((await ctx.session.scalars(page)).all())
 
 
 # --- changes -----------------------------------------------------------------------------------

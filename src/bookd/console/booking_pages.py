@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from bookd.availability import service as availability
 from bookd.availability.schemas import SlotOut, SlotQuery
+from bookd.bookings import queries
 from bookd.bookings import service as bookings
 from bookd.bookings import slots as free_time
 from bookd.bookings.domain import Action, Status, decide
@@ -147,7 +148,7 @@ async def bookings_list(
     try:
         filters = parse(BookingFilters, raw)
         limit = 500 if view == "week" else PAGE_SIZE
-        rows = await bookings.list_bookings(
+        rows = await queries.list_bookings(
             page.context(), filters, limit=limit + 1, after_id=after_id
         )
     except ValidationError as exc:
@@ -295,11 +296,10 @@ async def _booking_page(
 ) -> Response:
     ctx = page.context()
     loaded = await bookings.load(ctx, booking_id)
-    reminders = await bookings.list_messages(ctx, booking_id, bookings.REMINDER)
-    followups = await bookings.list_messages(ctx, booking_id, bookings.FOLLOWUP)
+    reminders = await queries.list_messages(ctx, booking_id, bookings.REMINDER)
+    followups = await queries.list_messages(ctx, booking_id, bookings.FOLLOWUP)
     logs = [
-        LogOut.of(log)
-        for log in await bookings.list_logs(ctx, booking_id, limit=500, after_id=None)
+        LogOut.of(log) for log in await queries.list_logs(ctx, booking_id, limit=500, after_id=None)
     ]
     admins = {
         f"admin_user:{u.id}": u.email

@@ -8,6 +8,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Response
 from sqlalchemy import func, or_, select
 
+from bookd.bookings import queries
 from bookd.bookings import service as bookings
 from bookd.bookings.domain import MessageStatus
 from bookd.bookings.models import Booking, BookingMessage
@@ -33,7 +34,7 @@ async def overview(page: SignedIn) -> Response:
 
     async def between(start: object, end: object) -> list[bookings.Loaded]:
         filters = BookingFilters.model_validate({"start_from": start, "start_to": end})
-        rows = await bookings.list_bookings(ctx, filters, limit=500, after_id=None)
+        rows = await queries.list_bookings(ctx, filters, limit=500, after_id=None)
         return sorted(rows, key=lambda r: r.booking.start_time)[:SHOWN]
 
     soon = (
