@@ -143,14 +143,31 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
     ]
 
 
+NOT_JSON = "the body must be JSON: send Content-Type: application/json"
+
+
+def not_json(request: Request, problems: Any) -> bool:
+    """Whether a body was refused because it was not sent as JSON (curl's `-d` alone sends a
+    form): FastAPI then reads no JSON, and the model's error would not say why."""
+    headers = request.headers
+    sent = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+    kind = headers.get("content-type", "").split(";")[0].strip().lower()
+    if not sent or kind == "application/json" or kind.endswith("+json"):
+        return False
+    return any(tuple(p.get("loc", ()))[:1] == ("body",) for p in problems)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_bookd_error(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, BookdError)
         return error_response(exc.status_code, exc.code, exc.message, exc.details)
 
-    async def on_validation(_request: Request, exc: Exception) -> Response:
+    async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         problems = exc.errors()
+        if not_json(request, problems):
+            detail = {"field": "body", "code": "not_json", "message": NOT_JSON}
+            return error_response(422, "validation_error", NOT_JSON, [detail])
         message = "the request is not valid"
         if len(problems) > MAX_DETAILS:
             message += f" ({len(problems)} problems; the first {MAX_DETAILS} are listed)"
