@@ -192,7 +192,8 @@ def _aim(case: schemathesis.Case, data: st.DataObject, seed: Seed) -> None:
         if "start_time" in body:
             body["start_time"] = data.draw(START, label="start_time")
     actions = _action_params(seed)
-    action = params.get("action")
+    path = case.operation.path
+    action = path.removeprefix("/v1/actions/") if path.startswith("/v1/actions/") else None
     if action in actions and data.draw(st.booleans(), label="real action parameters"):
         case.body = data.draw(actions[action], label="action parameters")
 
@@ -227,15 +228,53 @@ REFUSABLE = {
     ("POST", "/v1/services/{service_uid}/reminders"),  # 6th reminder
     ("POST", "/v1/services/{service_uid}/followups"),  # 6th follow-up
     ("POST", "/v1/bookings"),  # inactive service, Idempotency-Key with another body
-    ("POST", "/v1/actions/{action}"),  # the booking actions below, through the seed's names
 }
 
 
 def _refusable(method: str, path: str) -> bool:
     # Every change of a booking can meet a status that refuses it, or a stale If-Match.
-    return (method, path) in REFUSABLE or (
-        method != "GET" and path.startswith("/v1/bookings/{booking_id}")
+    return (
+        (method, path) in REFUSABLE
+        or (method != "GET" and path.startswith("/v1/bookings/{booking_id}"))
+        # the booking actions, through the seed's names
+        or (method == "POST" and path.startswith("/v1/actions/"))
     )
+
+
+ACTIONS = [
+    "list_booking_services",
+    "get_booking_service",
+    "list_booking_service_reminders",
+    "list_booking_service_followups",
+    "list_bookings",
+    "get_booking",
+    "create_booking",
+    "confirm_booking",
+    "reschedule_booking",
+    "cancel_booking",
+    "mark_booking_completed",
+    "mark_booking_no_show",
+    "update_booking_rating",
+    "list_available_slots",
+]
+
+
+def test_each_action_has_its_typed_parameters() -> None:
+    """One operation per action, its body a schema with the action's own parameters (so a client
+    generator types them), not a free-form object."""
+    paths = schema.raw_schema["paths"]
+    components = schema.raw_schema["components"]["schemas"]
+    assert sorted(p.removeprefix("/v1/actions/") for p in paths if "/actions/" in p) == sorted(
+        ACTIONS
+    )
+    for action in ACTIONS:
+        body = paths[f"/v1/actions/{action}"]["post"]["requestBody"]["content"]["application/json"]
+        [ref] = [s["$ref"] for s in body["schema"]["anyOf"] if "$ref" in s]
+        params = components[ref.rsplit("/", 1)[-1]]
+        assert params["type"] == "object", (action, params)
+        assert params.get("additionalProperties") is not True, action
+    create = components["CreateParams"]["properties"]
+    assert {"service_uid", "bot_user_ns", "start_time", "pending_or_confirmed"} <= set(create)
 
 
 def test_the_document_covers_the_api() -> None:
@@ -248,7 +287,7 @@ def test_the_document_covers_the_api() -> None:
         "GET /v1/bookings/{booking_id}/logs",
         "PUT /v1/bot-users/{bot_user_ns}",
         "GET /v1/events",
-        "POST /v1/actions/{action}",
+        "POST /v1/actions/create_booking",
         "POST /v1/triggers",
         "PATCH /v1/triggers/{trigger_id}",
         "GET /v1/triggers/{trigger_id}/deliveries",

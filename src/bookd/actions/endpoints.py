@@ -1,4 +1,5 @@
-"""The seed's action API: `POST /v1/actions/{action}`, a thin adapter onto the same services as REST.
+"""The seed's action API: `POST /v1/actions/<action>`, one typed operation per action, a thin
+adapter onto the same services as REST.
 
 A booking action that names a `bot_user_ns` acts only on that bot user's bookings (404 otherwise),
 so a chatbot flow cannot touch another contact's booking by id.
@@ -6,9 +7,10 @@ so a chatbot flow cannot touch another contact's booking by id.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Optional
 
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, ValidationError
@@ -178,20 +180,40 @@ ACTIONS: dict[ActionName, tuple[type[BaseModel], Handler]] = {
 }
 
 
-@router.post("/{action}", response_model=ActionResult, responses=errors(404, 409))
-async def run_action(
-    action: ActionName,
-    ctx: Ctx,
-    params: dict[str, Any] | None = Body(
-        default=None, description="The seed's parameters of the action"
-    ),
-) -> ActionResult:
-    model, handler = ACTIONS[action]
+def _parse(model: type[BaseModel], params: dict[str, Any]) -> BaseModel:
     try:
-        parsed = model.model_validate(params or {})
+        return model.model_validate(params)
     except ValidationError as exc:
         raise ValidationFailed(
             "the action's parameters are not valid", validation_details(exc.errors())
         ) from None
-    result = await handler(ctx, parsed)
-    return result if isinstance(result, ActionResult) else ActionResult(data=result)
+
+
+def _operation(name: ActionName, model: type[BaseModel], handler: Handler) -> None:
+    """`POST /v1/actions/<name>`, its body typed by the action's parameters (`model`) in OpenAPI;
+    no body at all stands for `{}`."""
+
+    async def endpoint(ctx: bookings.Context, params: BaseModel | None = None) -> ActionResult:
+        result = await handler(ctx, params if params is not None else _parse(model, {}))
+        return result if isinstance(result, ActionResult) else ActionResult(data=result)
+
+    # The body's type is the action's own model, set here (FastAPI reads the signature).
+    described = Body(description=model.__doc__ or "The action's parameters")
+    body: Any = Annotated[Optional[model], described]  # noqa: UP045
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Ctx),
+            inspect.Parameter(
+                "params", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=body, default=None
+            ),
+        ],
+        return_annotation=ActionResult,
+    )
+    endpoint.__name__ = name.value
+    router.post(
+        f"/{name.value}", response_model=ActionResult, responses=errors(404, 409), name=name.value
+    )(endpoint)
+
+
+for _name, (_model, _handler) in ACTIONS.items():
+    _operation(_name, _model, _handler)
