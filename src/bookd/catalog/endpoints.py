@@ -30,11 +30,9 @@ SequencePath = Annotated[int, Path(ge=1, le=5)]
 
 
 @router.get("", response_model=Page[ServiceOut], responses=errors())
-async def list_services(
-    caller: CurrentCaller, session: Session, page: Paging32
-) -> Page[ServiceOut]:
-    rows = await catalog.list_services(session, caller.workspace_id, **page.fetch())
-    return paged(rows, page.limit, ServiceOut.model_validate, key=lambda s: s.id)
+async def list_services(caller: CurrentCaller, session: Session, p: Paging32) -> Page[ServiceOut]:
+    rows = await catalog.list_services(session, caller.workspace_id, **p.fetch())
+    return paged(rows, p.limit, ServiceOut.model_validate, key=lambda s: s.id)
 
 
 @router.post("", status_code=201, response_model=ServiceOut, responses=errors(409))

@@ -45,11 +45,9 @@ async def create_trigger(
 
 
 @router.get("/v1/triggers", response_model=Page[TriggerOut], responses=errors())
-async def list_triggers(
-    caller: CurrentCaller, session: Session, page: Paging32
-) -> Page[TriggerOut]:
-    rows = await webhooks.list_triggers(session, caller.workspace_id, **page.fetch())
-    return paged(rows, page.limit, TriggerOut.of, key=lambda t: t.id)
+async def list_triggers(caller: CurrentCaller, session: Session, p: Paging32) -> Page[TriggerOut]:
+    rows = await webhooks.list_triggers(session, caller.workspace_id, **p.fetch())
+    return paged(rows, p.limit, TriggerOut.of, key=lambda t: t.id)
 
 
 @router.get("/v1/triggers/{trigger_id}", response_model=TriggerOut, responses=errors(404))
