@@ -19,6 +19,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bookd.actions.endpoints import ActionName
 from bookd.workspaces import service as workspaces
 from tests import factories
 from tests.conftest import Api, TestClock
@@ -627,23 +628,8 @@ def _action(name: str) -> Check:
     return check
 
 
-for _name in [
-    "list_booking_services",
-    "get_booking_service",
-    "list_booking_service_reminders",
-    "list_booking_service_followups",
-    "list_bookings",
-    "get_booking",
-    "create_booking",
-    "confirm_booking",
-    "reschedule_booking",
-    "cancel_booking",
-    "mark_booking_completed",
-    "mark_booking_no_show",
-    "update_booking_rating",
-    "list_available_slots",
-]:
-    covers("POST", f"/v1/actions/{_name}")(_action(_name))
+for _name in ActionName:
+    covers("POST", f"/v1/actions/{_name.value}")(_action(_name.value))
 
 
 # bot users (the PUT creates B's own bot user, so it goes to A's other one, `ns_profile`)
