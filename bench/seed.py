@@ -22,10 +22,10 @@ import asyncpg
 
 from bench.common import pg_plain, sqlite_path
 from bookd import migrate
+from bookd.bookings import policy
 from bookd.catalog import service as catalog
 from bookd.catalog.schemas import ServiceCreate, TemplateCreate
 from bookd.kit.db import Database
-from bookd.scheduling import policy
 from bookd.workspaces import service as workspaces
 
 TIMEZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo"]
