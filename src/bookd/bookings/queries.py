@@ -16,7 +16,7 @@ from bookd.bookings.models import Booking, BookingLog, BookingMessage
 from bookd.bookings.rows import BookingRow, BotUserRow, ServiceRow
 from bookd.bookings.schemas import BookingFilters, BookingOut
 from bookd.catalog.models import BookingService, Template
-from bookd.kit.db import page_of
+from bookd.kit.db import page_after, page_of
 from bookd.kit.errors import NotFound
 from bookd.workspaces.models import BotUser, Tenant
 
@@ -84,8 +84,16 @@ async def load(ctx: Context, booking_id: int, *, lock: bool = False) -> Loaded:
 
 
 async def list_bookings(
-    ctx: Context, filters: BookingFilters, *, limit: int, after_id: int | None
+    ctx: Context,
+    filters: BookingFilters,
+    *,
+    limit: int,
+    after_id: int | None,
+    by_start: bool = False,
+    after_start: datetime | None = None,
 ) -> list[Loaded]:
+    """A page of the workspace's bookings that match `filters`: in id order after `after_id`, or
+    (`by_start`, as people read a diary) in start-time order after (`after_start`, `after_id`)."""
     query = _joined().where(Booking.workspace_id == ctx.workspace.id)
     if filters.bot_user_ns is not None:
         query = query.where(BotUser.ns == filters.bot_user_ns)
@@ -97,7 +105,12 @@ async def list_bookings(
         query = query.where(Booking.start_time >= filters.start_from)
     if filters.start_to is not None:
         query = query.where(Booking.start_time < filters.start_to)
-    page = page_of(query, Booking.id, limit=limit, after_id=after_id)
+    if not by_start:
+        page = page_of(query, Booking.id, limit=limit, after_id=after_id)
+    elif after_start is None or after_id is None:
+        page = query.order_by(Booking.start_time, Booking.id).limit(limit)
+    else:
+        page = page_after(query, (Booking.start_time, Booking.id), (after_start, after_id), limit)
     rows = (await ctx.session.execute(page)).all()
     return [Loaded(*row) for row in rows]
 

@@ -3,9 +3,8 @@ status allows, and creating a booking."""
 
 from __future__ import annotations
 
-import json
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
@@ -28,7 +27,7 @@ from bookd.bookings.schemas import (
 )
 from bookd.calendars import service as calendars
 from bookd.catalog import service as catalog
-from bookd.console import auth
+from bookd.console import audit, auth
 from bookd.console.web import (
     ConsoleRoute,
     SignedIn,
@@ -41,6 +40,9 @@ from bookd.console.web import (
 )
 from bookd.kit.errors import BookdError, InvalidTransition, ValidationFailed
 from bookd.kit.schemas import EARLIEST, LATEST, NO_NUL
+from bookd.scheduling.service import planned_followups
+from bookd.workspaces import service as workspaces
+from bookd.workspaces.auth import api_key_actor
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -67,6 +69,16 @@ ACTIONS = (
     Action.DELETE,
 )
 SIMPLE = {"confirm": Action.CONFIRM, "complete": Action.COMPLETE, "no-show": Action.NO_SHOW}
+# What each action of a booking's page says it did, on the page it leads back to.
+DONE = {
+    "confirm": "Booking confirmed.",
+    "complete": "Booking marked completed: its follow-ups are scheduled.",
+    "no-show": "Booking marked no-show: its follow-ups are scheduled.",
+    "cancel": "Booking cancelled: its reminders will not go out.",
+    "reschedule": "Booking rescheduled: its reminders follow the new time.",
+    "rating": "Rating saved.",
+    "details": "Details saved.",
+}
 
 
 def allowed_actions(status: str) -> list[str]:
@@ -89,6 +101,15 @@ def _date(value: str) -> date | None:
     return day if day is not None and FIRST_DAY <= day <= LAST_DAY else None
 
 
+def _instant(value: str) -> datetime | None:
+    """The start time a page of the list continues after, if it is one; else None (page one)."""
+    try:
+        instant = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    return instant if instant and instant.tzinfo and EARLIEST <= instant <= LATEST else None
+
+
 def _number(value: str, maximum: int) -> int | None:
     """A number written in ASCII digits (`isdigit` also takes "²", which `int` refuses), up to
     `maximum`; else None."""
@@ -106,7 +127,12 @@ async def bookings_list(
     start: Annotated[str, Query(alias="from", pattern=NO_NUL)] = "",
     end: Annotated[str, Query(alias="to", pattern=NO_NUL)] = "",
     after: Text = "",
+    after_start: Text = "",
 ) -> Response:
+    """In start-time order; without a `from` in the address, from today on (the filter form always
+    sends one: emptied, it shows every booking)."""
+    if start == "" and "from" not in page.request.query_params:
+        start = page.now.astimezone(page.tz).date().isoformat()
     given = {
         "view": view,
         "week": week,
@@ -116,6 +142,7 @@ async def bookings_list(
         "from": start,
         "to": end,
         "after": after,
+        "after_start": after_start,
     }
     query = {k: v[:200] for k, v in given.items() if v}
     view = "week" if query.get("view") == "week" else "list"
@@ -149,7 +176,12 @@ async def bookings_list(
         filters = parse(BookingFilters, raw)
         limit = 500 if view == "week" else PAGE_SIZE
         rows = await queries.list_bookings(
-            page.context(), filters, limit=limit + 1, after_id=after_id
+            page.context(),
+            filters,
+            limit=limit + 1,
+            after_id=after_id,
+            by_start=True,
+            after_start=_instant(query.get("after_start", "")),
         )
     except ValidationError as exc:
         errors.update(field_errors(exc))
@@ -160,13 +192,15 @@ async def bookings_list(
         page.session, page.workspace_id, limit=catalog.MAX_SERVICES
     )
     by_day: dict[date, list[bookings.Loaded]] = {d: [] for d in week_days}
-    for row in sorted(rows, key=lambda r: r.booking.start_time):
+    for row in rows:
         day = row.booking.start_time.astimezone(tz).date()
         if day in by_day:
             by_day[day].append(row)
-    next_query = {k: v for k, v in query.items() if k != "after"}
+    next_query = {k: v for k, v in query.items() if k not in ("after", "after_start")}
+    next_query.setdefault("from", "")
     if more and rows:
         next_query["after"] = str(rows[-1].booking.id)
+        next_query["after_start"] = rows[-1].booking.start_time.isoformat()
     week_start = week_days[0] if week_days else None
     return page.render(
         "bookings.html",
@@ -282,7 +316,7 @@ async def booking_create(page: SignedIn) -> Response:
         return await _new_page(
             page, values=page.form, errors=field_errors(exc), status=error_status(exc)
         )
-    return page.redirect(f"/bookings/{loaded.booking.id}")
+    return page.redirect(f"/bookings/{loaded.booking.id}", f"Booking {loaded.booking.id} created.")
 
 
 async def _booking_page(
@@ -298,12 +332,16 @@ async def _booking_page(
     loaded = await bookings.load(ctx, booking_id)
     reminders = await queries.list_messages(ctx, booking_id, bookings.REMINDER)
     followups = await queries.list_messages(ctx, booking_id, bookings.FOLLOWUP)
+    planned = await planned_followups(page.session, page.tz, [(loaded.booking, loaded.service)])
     logs = [
         LogOut.of(log) for log in await queries.list_logs(ctx, booking_id, limit=500, after_id=None)
     ]
-    admins = {
+    names = {
         f"admin_user:{u.id}": u.email
         for u in await auth.list_users(page.session, page.workspace_id)
+    } | {
+        api_key_actor(k.id): f"API key “{k.name}”"
+        for k in await workspaces.list_api_keys(page.session, page.workspace_id)
     }
     forms = {form_id: {"values": values or {}, "errors": errors or {}}} if form_id else {}
     return page.render(
@@ -315,11 +353,12 @@ async def _booking_page(
         bot_user=loaded.bot_user,
         reminders=reminders,
         followups=followups,
+        planned=[] if followups else planned.get(booking_id, []),
         logs=logs,
-        admins=admins,
+        actor_name=lambda actor: audit.actor_name(actor, names),
+        describe=lambda details: audit.describe(details, page.tz),
         allowed=allowed_actions(loaded.booking.status),
         forms=forms,
-        json=json,
     )
 
 
@@ -383,7 +422,7 @@ async def booking_action(page: SignedIn, booking_id: BookingId, action: ActionNa
             )
         elif action == "delete":
             await bookings.delete_booking(ctx, booking_id, if_match=version)
-            return page.redirect("/bookings")
+            return page.redirect("/bookings", f"Booking {booking_id} deleted.")
         else:
             raise ValidationFailed.on("action", "unknown_action", f"no action {action!r}")
     except (ValidationError, BookdError) as exc:
@@ -398,4 +437,4 @@ async def booking_action(page: SignedIn, booking_id: BookingId, action: ActionNa
             errors=field_errors(exc),
             status=error_status(exc),
         )
-    return page.redirect(f"/bookings/{booking_id}")
+    return page.redirect(f"/bookings/{booking_id}", DONE[action])

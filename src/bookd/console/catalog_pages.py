@@ -39,6 +39,7 @@ Uid = Annotated[str, Path(max_length=50, pattern=NO_NUL)]
 Plural = Annotated[str, Path(max_length=20, pattern=NO_NUL)]
 Sequence = Annotated[int, Path(ge=1, le=5)]
 KINDS: dict[str, TemplateKind] = {"reminders": "reminder", "followups": "followup"}
+LABELS = {"reminders": "Reminder", "followups": "Follow-up"}
 SERVICE_FIELDS = ("name", "service_uid", "description", "default_duration", "status")
 TEMPLATE_FIELDS = ("title", "description", "days", "hours", "minutes", "status")
 OFFSET = ("days", "hours", "minutes")
@@ -81,7 +82,9 @@ async def service_create(page: SignedIn) -> Response:
             values=page.form,
             errors=field_errors(exc),
         )
-    return page.redirect(f"/services/{service.service_uid}")
+    return page.redirect(
+        f"/services/{service.service_uid}", f"Booking service {service.name!r} created."
+    )
 
 
 async def _service_page(
@@ -167,7 +170,7 @@ async def service_update(page: SignedIn, uid: Uid) -> Response:
         )
     except (ValidationError, BookdError) as exc:
         return await _form_refused(page, uid, "service", exc)
-    return page.redirect(f"/services/{uid}")
+    return page.redirect(f"/services/{uid}", "Details saved.")
 
 
 @router.post("/services/{uid}/status")
@@ -177,7 +180,8 @@ async def service_status(page: SignedIn, uid: Uid) -> Response:
     await catalog.update_service(
         page.session, page.workspace_id, uid, ServiceUpdate(status=status), page.now
     )
-    return page.redirect(f"/services/{uid}")
+    done = "activated" if status == "active" else "deactivated: it takes no new bookings"
+    return page.redirect(f"/services/{uid}", f"Booking service {done}.")
 
 
 @router.post("/services/{uid}/delete")
@@ -189,7 +193,7 @@ async def service_delete(page: SignedIn, uid: Uid) -> Response:
         return await _service_page(
             page, uid, form_id="delete", errors={"form": exc.message}, status=exc.status_code
         )
-    return page.redirect("/services")
+    return page.redirect("/services", f"Booking service {uid!r} deleted.")
 
 
 # Registered before the templates' `/services/{uid}/{plural}` routes, which would take these paths.
@@ -209,7 +213,7 @@ async def availability_update(page: SignedIn, uid: Uid) -> Response:
             raise
         errors, status = field_errors(exc), exc.status_code
     else:
-        return page.redirect(f"/services/{uid}#availability")
+        return page.redirect(f"/services/{uid}#availability", "Availability saved.")
     await page.refused()
     return await _service_page(
         page, uid, form_id="availability", values=page.form, errors=errors, status=status
@@ -219,7 +223,8 @@ async def availability_update(page: SignedIn, uid: Uid) -> Response:
 @router.post("/services/{uid}/availability/delete")
 async def availability_delete(page: SignedIn, uid: Uid) -> Response:
     await availability.delete_settings(page.session, page.workspace_id, uid)
-    return page.redirect(f"/services/{uid}#availability")
+    notice = "Availability settings removed: the service takes any future time."
+    return page.redirect(f"/services/{uid}#availability", notice)
 
 
 def _kind(plural: str) -> TemplateKind:
@@ -239,7 +244,7 @@ async def template_create(page: SignedIn, uid: Uid, plural: Plural) -> Response:
         )
     except (ValidationError, BookdError) as exc:
         return await _form_refused(page, uid, f"{plural}-new", exc)
-    return page.redirect(f"/services/{uid}#{plural}")
+    return page.redirect(f"/services/{uid}#{plural}", f"{LABELS[plural]} added.")
 
 
 @router.post("/services/{uid}/{plural}/{sequence}")
@@ -260,7 +265,7 @@ async def template_update(page: SignedIn, uid: Uid, plural: Plural, sequence: Se
         )
     except (ValidationError, BookdError) as exc:
         return await _form_refused(page, uid, f"{plural}-{sequence}", exc)
-    return page.redirect(f"/services/{uid}#{plural}")
+    return page.redirect(f"/services/{uid}#{plural}", f"{LABELS[plural]} {sequence} saved.")
 
 
 @router.post("/services/{uid}/{plural}/{sequence}/status")
@@ -278,11 +283,12 @@ async def template_status(page: SignedIn, uid: Uid, plural: Plural, sequence: Se
         TemplateUpdate(status=status),
         page.now,
     )
-    return page.redirect(f"/services/{uid}#{plural}")
+    done = "activated" if status == "active" else "deactivated"
+    return page.redirect(f"/services/{uid}#{plural}", f"{LABELS[plural]} {sequence} {done}.")
 
 
 @router.post("/services/{uid}/{plural}/{sequence}/delete")
 async def template_delete(page: SignedIn, uid: Uid, plural: Plural, sequence: Sequence) -> Response:
     kind = _kind(plural)
     await catalog.delete_template(page.session, page.workspace_id, uid, kind, sequence)
-    return page.redirect(f"/services/{uid}#{plural}")
+    return page.redirect(f"/services/{uid}#{plural}", f"{LABELS[plural]} {sequence} removed.")

@@ -3,7 +3,8 @@ triggers and the scheduler's lateness."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Response
 from sqlalchemy import func, or_, select
@@ -15,7 +16,8 @@ from bookd.bookings.models import Booking, BookingMessage
 from bookd.bookings.schemas import BookingFilters
 from bookd.catalog.models import BookingService
 from bookd.console.web import ConsoleRoute, SignedIn, day_start
-from bookd.scheduling.service import workspace_status
+from bookd.kit.schemas import MAX_MINUTES
+from bookd.scheduling.service import planned_followups, workspace_status
 from bookd.webhooks.models import Delivery, Trigger
 from bookd.workspaces.models import BotUser
 
@@ -23,6 +25,22 @@ router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 UPCOMING_DAYS = 7
 SHOWN = 50
+ENDING = 500
+
+
+@dataclass(frozen=True)
+class Soon:
+    """A reminder or follow-up going out within the hour; `planned`: one that will be created
+    if its booking is completed at its end."""
+
+    at: datetime
+    kind: str
+    sequence: int
+    title: str
+    booking_id: int
+    service_name: str
+    ns: str
+    planned: bool
 
 
 @router.get("/")
@@ -30,14 +48,15 @@ async def overview(page: SignedIn) -> Response:
     ctx = page.context()
     today = page.now.astimezone(page.tz).date()
     today_start, tomorrow = day_start(today, page.tz), day_start(today + timedelta(days=1), page.tz)
+    # Upcoming: from now (the rest of today too) to the end of the seventh day after today.
     week_end = day_start(today + timedelta(days=1 + UPCOMING_DAYS), page.tz)
 
-    async def between(start: object, end: object) -> list[bookings.Loaded]:
+    async def between(start: object, end: object, limit: int = SHOWN) -> list[bookings.Loaded]:
         filters = BookingFilters.model_validate({"start_from": start, "start_to": end})
-        rows = await queries.list_bookings(ctx, filters, limit=500, after_id=None)
-        return sorted(rows, key=lambda r: r.booking.start_time)[:SHOWN]
+        return await queries.list_bookings(ctx, filters, limit=limit, after_id=None, by_start=True)
 
-    soon = (
+    hour = page.now + timedelta(hours=1)
+    messages = (
         await page.session.execute(
             select(BookingMessage, Booking.id, BookingService.name, BotUser.ns)
             .join(Booking, Booking.id == BookingMessage.booking_id)
@@ -47,12 +66,28 @@ async def overview(page: SignedIn) -> Response:
                 Booking.workspace_id == page.workspace_id,
                 BookingMessage.status == MessageStatus.PENDING.value,
                 BookingMessage.scheduled_at >= page.now,
-                BookingMessage.scheduled_at < page.now + timedelta(hours=1),
+                BookingMessage.scheduled_at < hour,
             )
             .order_by(BookingMessage.scheduled_at)
             .limit(SHOWN)
         )
     ).all()
+    soon = [
+        Soon(m.scheduled_at, m.kind, m.sequence, m.title, booking_id, name, ns, planned=False)
+        for m, booking_id, name, ns in messages
+    ]
+    # Follow-ups of open bookings are created at their end: those ending soon may plan some (a
+    # booking lasts at most MAX_MINUTES).
+    ending = await between(page.now - timedelta(minutes=MAX_MINUTES), hour, limit=ENDING)
+    plans = await planned_followups(page.session, page.tz, [(r.booking, r.service) for r in ending])
+    for r in ending:
+        soon.extend(
+            Soon(p.scheduled_at, "followup", p.sequence, p.title, r.booking.id, r.service.name,
+                 r.bot_user.ns, planned=True)
+            for p in plans.get(r.booking.id, [])
+            if page.now <= p.scheduled_at < hour
+        )  # fmt: skip
+    soon.sort(key=lambda s: s.at)
     # Failing: disabled by bookd, or with deliveries that failed for good or are being retried.
     failing = (
         await page.session.execute(
@@ -75,8 +110,8 @@ async def overview(page: SignedIn) -> Response:
         "overview.html",
         title="Overview",
         today=await between(today_start, tomorrow),
-        upcoming=await between(tomorrow, week_end),
-        soon=soon,
+        upcoming=await between(page.now, week_end),
+        soon=soon[:SHOWN],
         failing=failing,
         scheduler=await workspace_status(page.session, page.workspace_id, page.now),
         upcoming_days=UPCOMING_DAYS,

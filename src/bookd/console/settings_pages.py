@@ -74,7 +74,7 @@ async def settings_update(page: SignedIn) -> Response:
             errors=field_errors(exc),
             status=error_status(exc),
         )
-    return page.redirect("/settings")
+    return page.redirect("/settings", "Workspace settings saved.")
 
 
 @router.post("/settings/api-keys")
@@ -95,7 +95,7 @@ async def api_key_create(page: SignedIn) -> Response:
 @router.post("/settings/api-keys/{key_id}/revoke")
 async def api_key_revoke(page: SignedIn, key_id: ObjectId) -> Response:
     await workspaces.revoke_api_key(page.session, key_id, page.now, workspace_id=page.workspace_id)
-    return page.redirect("/settings#api-keys")
+    return page.redirect("/settings#api-keys", f"API key {key_id} revoked.")
 
 
 @router.post("/settings/calendar-feed")
@@ -109,7 +109,7 @@ async def feed_issue(page: SignedIn) -> Response:
 @router.post("/settings/calendar-feed/revoke")
 async def feed_revoke(page: SignedIn) -> Response:
     await calendars.revoke_feed(page.session, page.workspace_id, page.now)
-    return page.redirect("/settings#calendar-feed")
+    return page.redirect("/settings#calendar-feed", "Calendar feed URL revoked.")
 
 
 @router.post("/settings/users")
@@ -130,7 +130,7 @@ async def user_create(page: SignedIn) -> Response:
         )
     if generated:
         return await _settings_page(page, new_password=(user.email, data["password"]), status=201)
-    return page.redirect("/settings#users")
+    return page.redirect("/settings#users", f"{user.email} can sign in now.")
 
 
 @router.post("/settings/users/{user_id}/delete")
@@ -138,4 +138,4 @@ async def user_delete(page: SignedIn, user_id: ObjectId) -> Response:
     if user_id == page.current.user.id:
         raise Conflict("you cannot remove yourself: another admin can")
     await auth.delete_user(page.session, page.workspace_id, user_id)
-    return page.redirect("/settings#users")
+    return page.redirect("/settings#users", "Admin user removed.")

@@ -162,7 +162,7 @@ async def trigger_update(page: SignedIn, request: Request, trigger_id: TriggerId
             errors=field_errors(exc),
             status=error_status(exc),
         )
-    return page.redirect(f"/triggers/{trigger_id}")
+    return page.redirect(f"/triggers/{trigger_id}", "Trigger saved.")
 
 
 @router.post("/triggers/{trigger_id}/status")
@@ -177,19 +177,20 @@ async def trigger_status(page: SignedIn, request: Request, trigger_id: TriggerId
         _guard(request),
         page.now,
     )
-    return page.redirect(f"/triggers/{trigger_id}")
+    done = "resumed" if status == "active" else "paused: it is sent no events until it is resumed"
+    return page.redirect(f"/triggers/{trigger_id}", f"Trigger {done}.")
 
 
 @router.post("/triggers/{trigger_id}/test")
 async def trigger_test(page: SignedIn, trigger_id: TriggerId) -> Response:
     await webhooks.send_test_event(page.session, page.workspace_id, trigger_id, page.now)
-    return page.redirect(f"/triggers/{trigger_id}#deliveries")
+    return page.redirect(f"/triggers/{trigger_id}#deliveries", "Test event queued.")
 
 
 @router.post("/triggers/{trigger_id}/delete")
 async def trigger_delete(page: SignedIn, trigger_id: TriggerId) -> Response:
     await webhooks.delete_trigger(page.session, page.workspace_id, trigger_id)
-    return page.redirect("/triggers")
+    return page.redirect("/triggers", "Trigger deleted.")
 
 
 @router.post("/triggers/{trigger_id}/deliveries/{delivery_id}/retry")
@@ -201,4 +202,5 @@ async def delivery_retry(
     if delivery.trigger_id != trigger_id:
         raise NotFound(f"no delivery {delivery_id} of trigger {trigger_id}")
     await webhooks.retry_delivery(page.session, page.workspace_id, delivery_id, page.now)
-    return page.redirect(f"/triggers/{trigger_id}#deliveries")
+    notice = f"Delivery {delivery_id} queued to be sent once more."
+    return page.redirect(f"/triggers/{trigger_id}#deliveries", notice)

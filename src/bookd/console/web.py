@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request, Response
@@ -33,6 +33,9 @@ SESSION_COOKIE = "bookd_session"
 # double-submitted, as this cookie and as a form field.
 SIGN_IN_COOKIE = "bookd_sign_in"
 CSRF_FIELD = "csrf_token"
+# What an action did, said once on the page it redirects to (then the cookie is cleared).
+NOTICE_COOKIE = "bookd_notice"
+NOTICE_FOR = timedelta(minutes=1)
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -236,9 +239,11 @@ class Page:
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         tz = self.tz
+        notice = unquote(self.request.cookies.get(NOTICE_COOKIE, ""))[:300]
         html = render(
             template,
             page=self,
+            notice=notice,
             csrf=self.current.session.csrf_token,
             tz_name=self.workspace.timezone,
             local=lambda v: local(v, tz),
@@ -246,10 +251,16 @@ class Page:
             path=self.request.url.path,
             **context,
         )
-        return HTMLResponse(html, status_code=status)
+        response = HTMLResponse(html, status_code=status)
+        if notice:
+            response.delete_cookie(NOTICE_COOKIE, path="/")
+        return response
 
-    def redirect(self, url: str) -> RedirectResponse:
-        return RedirectResponse(url, status_code=303)
+    def redirect(self, url: str, notice: str) -> RedirectResponse:
+        """After an action: to `url`, which then says `notice` (what was done) once."""
+        response = RedirectResponse(url, status_code=303)
+        set_cookie(response, self.request, NOTICE_COOKIE, quote(notice), NOTICE_FOR)
+        return response
 
 
 async def _current(request: Request, session: AsyncSession, now: datetime) -> auth.Current:

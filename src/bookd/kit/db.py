@@ -29,6 +29,7 @@ from sqlalchemy import (
     insert,
     make_url,
     text,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -279,6 +280,14 @@ def page_of(query: Any, id_column: Any, *, limit: int, after_id: int | None) -> 
     if after_id is not None:
         query = query.where(id_column > after_id)
     return query.order_by(id_column).limit(limit)
+
+
+def page_after(query: Any, columns: tuple[Any, ...], after: tuple[Any, ...], limit: int) -> Any:
+    """`query` as one page of a list in the order of `columns` (the last one unique): at most
+    `limit` rows after the row whose values are `after`. The first column's bound is written out
+    as well, so that an index that starts with it (and lacks the others) answers a range."""
+    later = tuple_(*columns) > tuple_(*after, types=[c.type for c in columns])
+    return query.where(columns[0] >= after[0], later).order_by(*columns).limit(limit)
 
 
 def insert_for(session: AsyncSession) -> Any:

@@ -19,7 +19,8 @@ from pydantic import (
 from bookd.kit.clock import iso_z
 
 UTCTime = Annotated[datetime, PlainSerializer(iso_z, return_type=str, when_used="json")]
-Minutes = Annotated[int, Field(strict=True, ge=0, le=1000)]
+MAX_MINUTES = 1000
+Minutes = Annotated[int, Field(strict=True, ge=0, le=MAX_MINUTES)]
 ActiveStatus = Literal["active", "inactive"]
 
 

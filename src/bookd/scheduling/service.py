@@ -3,6 +3,7 @@ reminders and follow-ups would go out (creating nothing)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,9 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.bookings import policy
-from bookd.bookings.domain import MessageStatus, Status
+from bookd.bookings.domain import OPEN, MessageStatus, Status
 from bookd.bookings.models import Booking, BookingMessage
 from bookd.catalog import service as catalog
+from bookd.catalog.models import BookingService, Template
 from bookd.scheduling.models import WorkerHeartbeat
 from bookd.scheduling.scheduler import STARTABLE
 from bookd.scheduling.schemas import Backlog, Preview, PreviewItem, SchedulerStatus
@@ -86,28 +88,46 @@ async def preview(
     end = start + policy.offset_delta(
         0, 0, service.default_duration if duration is None else duration
     )
-    items: dict[str, list[PreviewItem]] = {}
-    for kind, anchor_of in (("reminder", policy.reminder_time), ("followup", policy.followup_time)):
-        anchor = start if kind == "reminder" else end
-        reference = now if kind == "reminder" else end
-        items[kind] = []
-        for template in await catalog.list_templates(session, service, kind, active_only=True):  # type: ignore[arg-type]
-            at = anchor_of(
-                anchor, days=template.days, hours=template.hours, minutes=template.minutes, tz=tz
-            )
-            status = policy.initial_status(at, reference)
-            items[kind].append(
-                PreviewItem(
-                    sequence=template.sequence,
-                    title=template.title,
-                    scheduled_at=at,
-                    status=status.value,
-                )
-            )
+    reminders = await catalog.list_templates(session, service, "reminder", active_only=True)
+    followups = await catalog.list_templates(session, service, "followup", active_only=True)
     return Preview(
         start_time=start,
         end_time=end,
         timezone=tz_name,
-        reminders=items["reminder"],
-        followups=items["followup"],
+        reminders=[_planned(t, start, now, tz) for t in reminders],
+        followups=[_planned(t, end, end, tz) for t in followups],
+    )
+
+
+async def planned_followups(
+    session: AsyncSession, tz: ZoneInfo, rows: Iterable[tuple[Booking, BookingService]]
+) -> dict[int, list[PreviewItem]]:
+    """The follow-ups each open booking of `rows` will get if it is completed (or marked no-show)
+    at its end: they are created only then, so until then they are a plan, by booking id."""
+    templates: dict[int, list[Template]] = {}
+    planned: dict[int, list[PreviewItem]] = {}
+    for booking, service in rows:
+        if Status(booking.status) not in OPEN:
+            continue
+        if service.id not in templates:
+            templates[service.id] = await catalog.list_templates(
+                session, service, "followup", active_only=True
+            )
+        end = booking.end_time
+        planned[booking.id] = [_planned(t, end, end, tz) for t in templates[service.id]]
+    return planned
+
+
+def _planned(
+    template: Template, anchor: datetime, reference: datetime, tz: ZoneInfo
+) -> PreviewItem:
+    """When `template` goes out for a booking anchored at `anchor` (a reminder's start, a
+    follow-up's end), and whether it would be pending or already past at `reference`."""
+    time_of = policy.reminder_time if template.kind == "reminder" else policy.followup_time
+    at = time_of(anchor, days=template.days, hours=template.hours, minutes=template.minutes, tz=tz)
+    return PreviewItem(
+        sequence=template.sequence,
+        title=template.title,
+        scheduled_at=at,
+        status=policy.initial_status(at, reference).value,
     )
