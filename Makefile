@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck pytest bench clean docs-examples screenshots
+.PHONY: install run test lint typecheck pytest bench clean docs-examples screenshots browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+# The console's browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+browser:
+	@test -x /usr/bin/chromium || apt-get install -y -qq chromium >/dev/null 2>&1 \
+	  || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1) \
+	  || echo "\n*** WARNING: chromium could not be installed (as root: apt-get install chromium); the browser tests are skipped (CI=true fails them) ***\n"
+
+pytest: install browser
 	@$(BIN)/python -c "import asyncio, asyncpg, os; asyncio.run(asyncpg.connect(os.environ.get('BOOKD_TEST_POSTGRES_URL', 'postgresql://postgres@127.0.0.1:5432/postgres'), timeout=3))" 2>/dev/null \
 	  || echo "\n*** WARNING: no PostgreSQL answers; only the SQLite half of the suite runs (CI=true fails instead) ***\n"
 	$(BIN)/pytest -n 2 --durations=10
@@ -40,7 +46,7 @@ docs-examples: install
 	BOOKD_WRITE_EXAMPLES=1 $(BIN)/pytest -q tests/webhooks/test_examples.py
 
 # Retakes the console's screenshots in docs/screenshots/ (the browser test takes them every run).
-screenshots: install
+screenshots: install browser
 	BOOKD_WRITE_SCREENSHOTS=1 $(BIN)/pytest -q tests/console/test_browser.py
 
 # Benchmarks (see "Performance" in the README); BOOKD_BENCH_QUICK=1 for a short run.

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from tests.conftest import IN_CI
@@ -71,6 +72,23 @@ def bookd_json(*args: str, env: dict[str, str], cwd: Path) -> dict[str, object]:
 
 def local_input(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M")
+
+
+# The words of an element's text that the layout broke over two lines (a range over a word has
+# one box per line it is laid out on).
+BROKEN_WORDS = """(root) => {
+  const broken = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (const word of node.data.matchAll(/\\S+/g)) {
+      const range = document.createRange();
+      range.setStart(node, word.index);
+      range.setEnd(node, word.index + word[0].length);
+      if (range.getClientRects().length > 1) broken.push(word[0]);
+    }
+  }
+  return broken;
+}"""
 
 
 def shoot(page: Page, folder: Path, name: str) -> None:
@@ -129,10 +147,26 @@ def test_an_admins_first_day(tmp_path: Path, receiver: Receiver) -> None:
         page.fill("#name", "Consultation")
         page.click("button:has-text('Save')")
         expect(page.locator("h1")).to_contain_text("Consultation")
+        expect(page.locator("#notice")).to_have_text("Booking service 'Consultation' created.")
+        # The UID reads as a fixed value, not as a field to edit.
+        expect(page.locator("#service_uid")).to_have_text("consultation_30min")
+        expect(page.locator("input#service_uid, input[readonly]")).to_have_count(0)
+        # Availability: folded away until asked for; weekday hours only with "weekly hours".
+        expect(page.locator("#availability-settings")).to_contain_text("No availability settings")
+        expect(page.locator("#hours_monday")).to_be_hidden()
+        page.locator("#availability-edit summary").click()
+        expect(page.locator("#open-always")).to_be_checked()
+        expect(page.locator("#hours_monday")).to_be_hidden()
+        page.check("#open-weekly")
+        expect(page.locator("#hours_monday")).to_be_visible()
+        page.check("#open-always")
+        expect(page.locator("#hours_monday")).to_be_hidden()
+        page.locator("#availability-edit summary").click()
         for plural, title, field, amount in (
             ("reminders", "See you tomorrow", "days", "1"),
             ("reminders", "In an hour", "hours", "1"),
             ("followups", "How was it?", "hours", "2"),
+            ("followups", "Thank you", "minutes", "5"),
         ):
             section = page.locator(f"#{plural}")
             section.locator("summary", has_text="Add").click()
@@ -140,8 +174,15 @@ def test_an_admins_first_day(tmp_path: Path, receiver: Receiver) -> None:
             page.fill(f"#{plural}-new-{field}", amount)
             section.locator("button", has_text="Add").click()
             expect(page.locator(f"#{plural}")).to_contain_text(title)
+            expect(page.locator("#notice")).to_contain_text("added.")
         expect(page.locator("#reminders h2")).to_contain_text("2 of 5")
-        expect(page.locator("#followups h2")).to_contain_text("1 of 5")
+        expect(page.locator("#followups h2")).to_contain_text("2 of 5")
+        # Offsets as people say them.
+        offsets = page.locator("td[data-label=Offset]")
+        expect(offsets).to_have_text(
+            ["1 day before the start", "1 h before the start", "2 h after the end",
+             "5 min after the end"]
+        )  # fmt: skip
         page.fill("#preview_at", local_input(day))
         page.click("button:has-text('Preview')")
         expect(page.locator("#preview-result")).to_contain_text(day.strftime("%H:%M"))
@@ -156,14 +197,22 @@ def test_an_admins_first_day(tmp_path: Path, receiver: Receiver) -> None:
         def new_booking(ns: str, start: datetime) -> str:
             page.click("nav >> text=Bookings")
             page.click("text=+ Booking")
+            # One service picker; no "force" where no availability settings could refuse.
+            expect(page.locator("select[name=service_uid]")).to_have_count(1)
+            expect(page.locator("#force")).to_have_count(0)
             page.select_option("#service_uid", "consultation_30min")
             page.fill("#bot_user_ns", ns)
             page.fill("#start_time", local_input(start))
             page.click("button:has-text('Create booking')")
             expect(page.locator("h1")).to_contain_text("pending")
+            expect(page.locator("#notice")).to_contain_text("created.")
             booking_url = page.url
             expect(page.locator("#start-time")).to_contain_text(start.strftime("%a %d %b %Y %H:%M"))
             return booking_url
+
+        def words_broken(selector: str) -> list[str]:
+            """The words of the element's text that the layout broke over two lines."""
+            return page.locator(selector).evaluate(BROKEN_WORDS)  # type: ignore[no-any-return]
 
         def message(kind: str, sequence: int) -> object:
             return page.locator(f"li.message[data-kind={kind}][data-sequence='{sequence}']")
@@ -172,8 +221,15 @@ def test_an_admins_first_day(tmp_path: Path, receiver: Receiver) -> None:
         first = new_booking("whatsapp:+4915112345678", day)
         expect(message("reminder", 1)).to_contain_text("pending")
         expect(message("reminder", 2)).to_contain_text("pending")
+        # Follow-ups come at completion; until then they show as planned.
+        end = day + timedelta(minutes=30)
+        expect(message("followup", 1)).to_contain_text(
+            f"if completed: at {(end + timedelta(hours=2)).strftime('%a %d %b %Y %H:%M')}"
+        )
+        expect(message("followup", 2)).to_contain_text("planned")
         page.click("button:has-text('Confirm')")
         expect(page.locator("h1")).to_contain_text("confirmed")
+        expect(page.locator("#notice")).to_have_text("Booking confirmed.")
         page.locator("summary", has_text="Reschedule").click()
         page.fill("#rs-start_time", local_input(day + timedelta(days=1)))
         page.fill("#rs-reason", "The customer asked for Friday")
@@ -182,12 +238,25 @@ def test_an_admins_first_day(tmp_path: Path, receiver: Receiver) -> None:
             (day + timedelta(days=1)).strftime("%a %d %b %Y %H:%M")
         )
         expect(page.locator("dl.facts")).to_contain_text("The customer asked for Friday")
-        expect(page.locator("#audit-log")).to_contain_text("reschedule")
+        expect(page.locator("#notice")).to_contain_text("Booking rescheduled")
+        # The audit log in words, in the workspace's time, by name; no word broken.
+        log = page.locator("#audit-log")
+        moved = day + timedelta(days=1)
+        expect(log).to_contain_text(
+            f"start {day.strftime('%a %d %b %Y %H:%M')} → {moved.strftime('%a %d %b %Y %H:%M')}, "
+            "reason “The customer asked for Friday”"
+        )
+        expect(log.locator("td[data-label=By]")).to_have_text(["owner@example.com"] * 3)
+        expect(log).not_to_contain_text('{"')
+        expect(log).not_to_contain_text(re.compile(r"\d{4}-\d\d-\d\dT"))  # no raw instants
+        assert words_broken("#audit-log") == []
         shoot(page, shots, "booking-desktop")
         page.locator("summary", has_text="Cancel").click()
         page.fill("#cancel-reason", "No longer needed")
         page.click("button:has-text('Cancel booking')")
         expect(page.locator("h1")).to_contain_text("cancelled")
+        expect(page.locator("#notice")).to_contain_text("Booking cancelled")
+        expect(page.locator("li.message[data-kind=followup]")).to_have_count(0)
         expect(message("reminder", 1)).to_contain_text("cancelled")
         expect(message("reminder", 2)).to_contain_text("cancelled")
         expect(page.locator("dl.facts")).to_contain_text("No longer needed")
@@ -197,16 +266,38 @@ def test_an_admins_first_day(tmp_path: Path, receiver: Receiver) -> None:
         new_booking("telegram:42", day + timedelta(hours=2))
         page.click("button:has-text('Mark completed')")
         expect(page.locator("h1")).to_contain_text("completed")
+        expect(page.locator("#notice")).to_contain_text("follow-ups are scheduled")
         expect(message("reminder", 1)).to_contain_text("skipped")
         expect(message("followup", 1)).to_contain_text("pending")
+        expect(page.locator("li.message.planned")).to_have_count(0)
         page.locator("summary", has_text="Rating").click()
         page.fill("#rate-rating", "5")
         page.click("button:has-text('Save rating')")
         expect(page.locator("#rating")).to_have_text("5")
-        expect(page.locator("#audit-log")).to_contain_text("rate")
+        expect(page.locator("#audit-log")).to_contain_text("rating — → 5")
 
+        # A booking made with the API key: the log names the key.
+        soon = (datetime.now(tz) + timedelta(minutes=10)).replace(second=0, microsecond=0)
+        made = httpx.post(
+            f"{base}/v1/bookings",
+            headers={"Authorization": f"Bearer {workspace['api_key']}"},
+            json={"service_uid": "consultation_30min", "bot_user_ns": "sms:+4930123",
+                  "start_time": soon.isoformat()},
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+        page.goto(f"/bookings/{made.json()['id']}")
+        expect(page.locator("#audit-log td[data-label=By]")).to_have_text(["API key “default”"])
+
+        # The list in start-time order (the second booking starts first), with end and length.
         page.click("nav >> text=Bookings")
-        expect(page.locator("table")).to_contain_text("whatsapp:+4915112345678")
+        rows = page.locator("tbody tr")
+        expect(rows).to_have_count(3)
+        expect(rows.nth(0)).to_contain_text("sms:+4930123")
+        expect(rows.nth(1)).to_contain_text("telegram:42")
+        expect(rows.nth(1)).to_contain_text(
+            f"{(day + timedelta(hours=2, minutes=30)).strftime('%H:%M')} (30 min)"
+        )
+        expect(rows.nth(2)).to_contain_text("whatsapp:+4915112345678")
         page.select_option("#f-status", "completed")
         page.click("button:has-text('Filter')")
         expect(page.locator("tbody tr")).to_have_count(1)
@@ -236,14 +327,29 @@ def test_an_admins_first_day(tmp_path: Path, receiver: Receiver) -> None:
         expect(delivered).to_contain_text("TRIGGER_TEST")
         delivered.locator("summary").click()
         expect(delivered).to_contain_text("200 ok")
+        expect(delivered.locator("button", has_text="Retry")).to_have_count(0)
         assert any("TRIGGER_TEST" in r.body for r in receiver.requests)
         shoot(page, shots, "trigger-desktop")
+        page.click("nav >> text=Triggers")
+        expect(page.locator("td.health-success")).to_contain_text(datetime.now(tz).strftime("%a"))
+        expect(page.locator("td.health-failure")).to_have_text("none")
 
         page.goto("/")
         expect(page.locator("#scheduler-status")).to_contain_text("running")
+        # The rest of today is upcoming; a follow-up due within the hour shows as planned.
+        expect(page.locator("#upcoming")).to_contain_text("sms:+4930123")
+        expect(page.locator("#soon li.planned")).to_contain_text("“Thank you”")
         shoot(page, shots, "overview-desktop")
         page.goto("/settings")
         expect(page.locator("#users")).to_contain_text("owner@example.com")
+        # The timezone is picked from the IANA names as one types.
+        expect(page.locator("#timezone")).to_have_attribute("list", "timezones")
+        expect(
+            page.locator("#timezones option[value='America/Argentina/Buenos_Aires']")
+        ).to_have_count(1)
+        page.fill("#timezone", TZ)
+        page.click("form[action='/settings'] button")
+        expect(page.locator("#notice")).to_have_text("Workspace settings saved.")
         shoot(page, shots, "settings-desktop")
 
         # The same pages at phone width, in the same session.
@@ -359,6 +465,7 @@ def test_opening_hours_offer_free_times_until_they_are_taken(tmp_path: Path) -> 
         expect(page.locator("#availability-settings")).to_contain_text("No availability settings")
 
         # Opening hours 09:00-12:00 every day, one place; a backwards range first.
+        page.locator("#availability-edit summary").click()
         page.check("#open-weekly")
         for weekday in days:
             page.fill(f"#hours_{weekday}", "09:00-12:00")
@@ -376,7 +483,7 @@ def test_opening_hours_offer_free_times_until_they_are_taken(tmp_path: Path) -> 
         # The booking form offers the day's free times.
         page.click("nav >> text=Bookings")
         page.click("text=+ Booking")
-        page.select_option("#slot-service", "massage_60")
+        page.select_option("#service_uid", "massage_60")
         page.fill("#slot-day", day.isoformat())
         page.click("button:has-text('Show free times')")
         slots = page.locator("#slots")
@@ -400,7 +507,7 @@ def test_opening_hours_offer_free_times_until_they_are_taken(tmp_path: Path) -> 
         expect(page.locator("#start_time-error")).to_have_text(
             "the time is fully booked (capacity 1, buffers included)"
         )
-        page.check("#force")
+        page.check("#force")  # offered: the service's settings can refuse
         page.click("button:has-text('Create booking')")
         expect(page.locator("h1")).to_contain_text("pending")
         expect(page.locator("#audit-log")).to_contain_text("fully_booked")

@@ -155,3 +155,27 @@ def test_calendar_feed_from_settings_and_a_bookings_ics(api: Api) -> None:
     assert ics.status_code == 200
     assert ics.headers["content-type"].startswith("text/calendar")
     assert ics.text == api.get(f"/v1/bookings/{booking['id']}.ics").text
+
+
+def test_the_bookings_list_pages_in_start_time_order(api: Api) -> None:
+    """Later bookings made first: the list still runs by start time, page after page, every
+    booking once; without a `from` it begins today, emptied it shows the past too."""
+    svc = factories.service(api)
+    count = 55  # more than a page
+    made = [
+        factories.booking(
+            api, service_uid=svc["service_uid"], bot_user_ns=f"u{i}", start_time=factories.future(days=60 - i)
+        )["id"]
+        for i in range(count)
+    ]  # fmt: skip
+    b = signed_in(api)
+    seen: list[int] = []
+    path = "/bookings"
+    while path:
+        page = b.get(path).text
+        seen += [int(i) for i in re.findall(r'<td data-label="#"><a href="/bookings/(\d+)"', page)]
+        more = re.search(r'<a href="(/bookings\?[^"]+)">Next page', page)
+        path = more.group(1).replace("&amp;", "&") if more else ""
+    assert seen == made[::-1]  # the last made starts first
+    assert "from 20" in b.get("/bookings").text
+    assert "Every booking, in start-time order." in b.get("/bookings?from=").text

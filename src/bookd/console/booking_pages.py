@@ -286,6 +286,9 @@ async def booking_new(
 
 @router.post("/bookings")
 async def booking_create(page: SignedIn) -> Response:
+    if "show" in page.form:
+        # "Show free times": the same form again, for the service and day now chosen; no change.
+        return await _new_page(page, values=page.form)
     data = form_data(
         page.form,
         (
@@ -354,6 +357,9 @@ async def _booking_page(
         reminders=reminders,
         followups=followups,
         planned=[] if followups else planned.get(booking_id, []),
+        # Only availability settings can refuse a time: without, there is nothing to force.
+        has_availability=await availability.find_settings(page.session, loaded.service.id)
+        is not None,
         logs=logs,
         actor_name=lambda actor: audit.actor_name(actor, names),
         describe=lambda details: audit.describe(details, page.tz),

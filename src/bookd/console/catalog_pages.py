@@ -26,6 +26,7 @@ from bookd.console.web import (
     field_errors,
     form_data,
     from_local,
+    offset_text,
     parse,
 )
 from bookd.kit.errors import BookdError, NotFound
@@ -129,6 +130,7 @@ async def _service_page(
         weekdays=WEEKDAYS,
         availability_values=availability_form.form_values(settings),
         ranges_text=availability_form.ranges_text,
+        offset_text=offset_text,
     )
 
 

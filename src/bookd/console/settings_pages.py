@@ -4,6 +4,7 @@ once), admin users."""
 from __future__ import annotations
 
 from typing import Annotated, Any
+from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Path, Response
 from pydantic import ValidationError
@@ -27,6 +28,13 @@ from bookd.workspaces.schemas import ApiKeyCreate, WorkspaceUpdate
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
 ObjectId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+# The timezone field suggests the IANA names of places (not the legacy aliases such as "Cuba"
+# or "EST5EDT", which the API still takes); the browser filters them as the admin types.
+REGIONS = (
+    "Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian",
+    "Pacific",
+)  # fmt: skip
+TIMEZONES = ["UTC", *sorted(z for z in available_timezones() if z.split("/")[0] in REGIONS)]
 
 
 async def _settings_page(
@@ -52,6 +60,7 @@ async def _settings_page(
         new_password=new_password,
         feed=await calendars.active_feed(page.session, page.workspace_id),
         new_feed_url=new_feed_url,
+        timezones=TIMEZONES,
     )
 
 

@@ -62,8 +62,12 @@ async def triggers_list(page: SignedIn) -> Response:
     triggers = await webhooks.list_triggers(
         page.session, page.workspace_id, limit=200, after_id=None
     )
+    health = await webhooks.trigger_health(page.session, [t.id for t in triggers])
     return page.render(
-        "triggers.html", title="Triggers", triggers=[TriggerOut.of(t) for t in triggers]
+        "triggers.html",
+        title="Triggers",
+        triggers=[TriggerOut.of(t) for t in triggers],
+        health=health,
     )
 
 

@@ -138,6 +138,15 @@ def from_local(value: str, tz: ZoneInfo) -> Any:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
 
 
+def offset_text(template: Any) -> str:
+    """A reminder's or follow-up's offset as people say it: `1 day 2 h`, `30 min`, `0 min`."""
+    days, hours, minutes = template.days, template.hours, template.minutes
+    parts = [f"{days} day{'s' if days != 1 else ''}"] if days else []
+    parts += [f"{hours} h"] if hours else []
+    parts += [f"{minutes} min"] if minutes or not parts else []
+    return " ".join(parts)
+
+
 def day_start(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
@@ -57,6 +58,45 @@ async def list_triggers(
     return list(
         (await session.scalars(page_of(query, Trigger.id, limit=limit, after_id=after_id))).all()
     )
+
+
+@dataclass(frozen=True)
+class Health:
+    """How a trigger's endpoint has been answering, from its newest deliveries."""
+
+    last_success_at: datetime | None
+    last_failure_at: datetime | None
+    last_error: str | None
+
+
+# A delivery that failed for good, or failed at least once and waits for its next attempt.
+FAILING = or_(Delivery.status == "failed", (Delivery.status == "pending") & (Delivery.attempts > 0))
+
+
+async def trigger_health(session: AsyncSession, trigger_ids: list[int]) -> dict[int, Health]:
+    """Each trigger's last success (its newest delivered delivery) and last failure (its newest
+    failed or retried one), by trigger id. Each is the first row of an index walked backwards."""
+    health: dict[int, Health] = {}
+    for trigger_id in trigger_ids:
+        newest = (
+            select(Delivery)
+            .where(Delivery.trigger_id == trigger_id)
+            .order_by(Delivery.trigger_id.desc(), Delivery.id.desc())
+            .limit(1)
+        )
+        success = await session.scalar(newest.where(Delivery.status == "succeeded"))
+        failure = await session.scalar(newest.where(FAILING))
+        health[trigger_id] = Health(
+            last_success_at=success.delivered_at if success else None,
+            last_failure_at=failure.updated_at if failure else None,
+            last_error=_answer(failure) if failure else None,
+        )
+    return health
+
+
+def _answer(delivery: Delivery) -> str | None:
+    code = delivery.last_status_code
+    return delivery.last_error or (f"HTTP {code}" if code else None)
 
 
 async def get_trigger(
