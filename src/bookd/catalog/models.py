@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bookd.kit.db import Base
@@ -20,6 +20,12 @@ class BookingService(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     default_duration: Mapped[int]
     status: Mapped[str] = mapped_column(String(16))
+    # The customer policy: what a customer token may do of its own bookings of this service
+    # (staff are not bound by it).
+    customer_can_cancel: Mapped[bool] = mapped_column(default=True, server_default=true())
+    customer_can_reschedule: Mapped[bool] = mapped_column(default=True, server_default=true())
+    customer_cutoff_minutes: Mapped[int | None]
+    """No customer cancels or reschedules closer than this to a booking's start."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
