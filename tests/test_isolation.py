@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bookd.actions.endpoints import ActionName
 from bookd.workspaces import service as workspaces
 from tests import factories
+from tests.checks import Checks, answers, assert_refused
 from tests.conftest import Api, TestClock
 
 IDEMPOTENCY_KEY = "same-key-in-both-workspaces"
@@ -51,6 +52,8 @@ class World:
     b_booking_id: int
     b_ns: str
     b_trigger_id: int
+    customer_token: str  # A's, for `ns`
+    customer_token_id: int
     a_event_ids: set[str] = field(default_factory=set)
     # Triggers to delete at the end, so that no later test's delivery worker sends to them.
     triggers: list[tuple[Api, int]] = field(default_factory=list)
@@ -102,6 +105,8 @@ def build_world(api: Api, make_workspace: Callable[..., Api], clock: TestClock) 
     sent = a.post(f"/v1/triggers/{trigger_id}/test")
     assert sent.status_code == 202, sent.text
     b_trigger_id = paused_trigger(b, "B's hook", triggers)
+    issued = a.post("/v1/customer-tokens", {"bot_user_ns": ns})
+    assert issued.status_code == 201, issued.text
 
     world = World(
         a=a,
@@ -121,6 +126,8 @@ def build_world(api: Api, make_workspace: Callable[..., Api], clock: TestClock) 
         b_booking_id=b_booking["id"],
         b_ns=b_ns,
         b_trigger_id=b_trigger_id,
+        customer_token=issued.json()["token"],
+        customer_token_id=issued.json()["id"],
         triggers=triggers,
     )
     world.a_event_ids = {e["id"] for e in factories.events(a)}
@@ -159,6 +166,7 @@ def snapshot(world: World) -> dict[str, Any]:
         f"/v1/triggers/{world.trigger_id}",
         f"/v1/triggers/{world.trigger_id}/deliveries",
         f"/v1/deliveries/{world.delivery_id}",
+        "/v1/customer-tokens",
     ]
     for booking_id in sorted(world.a_booking_ids):
         paths += [
@@ -167,17 +175,11 @@ def snapshot(world: World) -> dict[str, Any]:
             f"/v1/bookings/{booking_id}/followups",
             f"/v1/bookings/{booking_id}/logs",
         ]
-    state = {}
-    for path in paths:
-        response = a.get(path)
-        assert response.status_code == 200, f"{path}: {response.text}"
-        state[path] = response.json()
-    return state
+    return answers(a, paths)
 
 
 def assert_not_found(response: Any) -> None:
-    assert response.status_code == 404, f"{response.status_code} {response.text}"
-    assert response.json()["error"]["code"] == "not_found", response.text
+    assert_refused(response, 404, "not_found")
 
 
 def data_of(response: Any) -> list[dict[str, Any]]:
@@ -189,16 +191,8 @@ def data_of(response: Any) -> list[dict[str, Any]]:
 # --- one check per operation -----------------------------------------------------------------------
 
 Check = Callable[[World], None]
-CHECKS: dict[tuple[str, str], Check] = {}
-
-
-def covers(method: str, path: str) -> Callable[[Check], Check]:
-    def register(check: Check) -> Check:
-        assert (method, path) not in CHECKS, (method, path)
-        CHECKS[(method, path)] = check
-        return check
-
-    return register
+CHECKS: Checks[World] = Checks()
+covers = CHECKS.covers
 
 
 # services
@@ -651,6 +645,44 @@ def _put_bot_user(w: World) -> None:
     assert w.a.get(f"/v1/bot-users/{w.ns_profile}").json()["name"] == "Alice"
 
 
+# customer tokens
+
+
+def _a_customer_still_sees_its_booking(w: World) -> None:
+    seen = w.a.client.get(
+        f"/v1/bookings/{w.booking_id}", headers={"Authorization": f"Bearer {w.customer_token}"}
+    )
+    assert seen.status_code == 200, seen.text
+
+
+@covers("GET", "/v1/customer-tokens")
+def _list_customer_tokens(w: World) -> None:
+    assert w.customer_token_id not in {t["id"] for t in data_of(w.b.get("/v1/customer-tokens"))}
+    assert data_of(w.b.get("/v1/customer-tokens", params={"bot_user_ns": w.ns})) == []
+
+
+@covers("POST", "/v1/customer-tokens")
+def _issue_customer_token(w: World) -> None:
+    issued = w.b.post("/v1/customer-tokens", {"bot_user_ns": w.b_ns})
+    assert issued.status_code == 201, issued.text
+    as_b_customer = {"Authorization": f"Bearer {issued.json()['token']}"}
+    for booking_id in w.a_booking_ids:
+        assert_not_found(w.b.client.get(f"/v1/bookings/{booking_id}", headers=as_b_customer))
+    assert issued.json()["id"] not in {t["id"] for t in data_of(w.a.get("/v1/customer-tokens"))}
+
+
+@covers("DELETE", "/v1/customer-tokens/{token_id}")
+def _revoke_customer_token(w: World) -> None:
+    assert_not_found(w.b.delete(f"/v1/customer-tokens/{w.customer_token_id}"))
+    _a_customer_still_sees_its_booking(w)
+
+
+@covers("POST", "/v1/customer-tokens/revoke")
+def _revoke_customer_tokens(w: World) -> None:
+    assert_not_found(w.b.post("/v1/customer-tokens/revoke", {"bot_user_ns": w.ns}))
+    _a_customer_still_sees_its_booking(w)
+
+
 # --- the tests ----------------------------------------------------------------------------------------
 
 
@@ -679,18 +711,8 @@ def test_another_workspace_cannot_reach_the_first_ones_objects(
     try:
         before = snapshot(world)
         present = operations(api.client)
-        failures: list[str] = []
-        ran = 0
-        for (method, path), check in CHECKS.items():
-            if (method, path) not in present:  # checked ahead of an endpoint not (yet) in the app
-                continue
-            ran += 1
-            try:
-                check(world)
-            except AssertionError as exc:
-                failures.append(f"{method} {path}: {exc}")
-        assert failures == []
-        assert ran == len(present)
+        assert CHECKS.run(world, present) == []
+        assert present <= set(CHECKS)
         after = snapshot(world)
     finally:
         delete_triggers(world)

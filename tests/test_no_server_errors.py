@@ -232,6 +232,7 @@ def api_world(api: Api) -> Iterator[ApiWorld]:
     ).json()
     delivery = api.post(f"/v1/triggers/{trigger['id']}/test").json()
     token = api.post("/v1/calendar-feed").json()["token"]
+    customer = factories.customer(api, bot_user_ns=ns)
     serial = iter(range(10**6))
     real = {
         "service_uid": [uid],
@@ -240,6 +241,7 @@ def api_world(api: Api) -> Iterator[ApiWorld]:
         "trigger_id": [str(trigger["id"])],
         "delivery_id": [str(delivery["id"])],
         "token": [token],
+        "token_id": [str(customer.token_id)],
         "sequence": ["1"],
         "start_time": [factories.future(days=3)],
     }
@@ -273,6 +275,8 @@ def api_world(api: Api) -> Iterator[ApiWorld]:
         },
         "TriggerUpdate": lambda: {"name": "fuzzed", "status": "paused"},
         "TriggerRecover": lambda: {"since": factories.iso(datetime.now(UTC) - timedelta(hours=1))},
+        "CustomerTokenCreate": lambda: {"bot_user_ns": ns},
+        "CustomerTokensRevoke": lambda: {"bot_user_ns": ns},
         "": dict,  # the action API's parameters: none is the list of services
     }
     yield ApiWorld(api=api, real=real, bodies=bodies)

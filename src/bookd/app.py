@@ -31,11 +31,14 @@ from bookd.scheduling.endpoints import router as scheduler_router
 from bookd.webhooks.endpoints import router as webhooks_router
 from bookd.worker import Worker
 from bookd.workspaces.endpoints import router as bot_users_router
+from bookd.workspaces.endpoints import tokens_router as customer_tokens_router
 
 DESCRIPTION = """\
 bookd keeps bookings, sends their reminders and follow-ups on time and reports every change as an
 event. Every `/v1` call needs `Authorization: Bearer <API key>`; the key decides the workspace.
-Errors answer `{"error": {"code", "message", "details"}}`.
+A customer token (`bkc_…`, from `POST /v1/customer-tokens`) in its place sees and acts on one bot
+user's bookings only; what is for staff answers it 403. Errors answer
+`{"error": {"code", "message", "details"}}`.
 """
 
 
@@ -83,6 +86,7 @@ def create_app(
         calendars_router,
         bookings_router,
         bot_users_router,
+        customer_tokens_router,
         events_router,
         webhooks_router,
         actions_router,

@@ -78,8 +78,9 @@ def render(examples: dict[str, Received]) -> str:
         " with the keys bookd sends). How to verify and handle them: [webhooks.md](webhooks.md).",
         "",
         "Every event is `{id, type, occurred_at, workspace_id, data}`; `data` holds `booking` (as"
-        " the API returns it), `service` and `bot_user`, plus what the type adds. The request's"
-        " headers (here those of the `BOOKING_CREATED` below):",
+        " the API returns it), `service` and `bot_user`, plus what the type adds; a change of a"
+        " booking names its `actor` as the booking's log does. The request's headers (here those"
+        " of the `BOOKING_CREATED` below):",
         "",
         "```http",
         "POST /bookd-hook",

@@ -3,6 +3,9 @@ adapter onto the same services as REST.
 
 A booking action that names a `bot_user_ns` acts only on that bot user's bookings (404 otherwise),
 so a chatbot flow cannot touch another contact's booking by id.
+
+A customer token may call the actions that are not `STAFF_ONLY`, with the same limits as through
+REST: the services keep it to its own bot user.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from bookd.actions.schemas import (
 from bookd.bookings import queries, slots
 from bookd.bookings import service as bookings
 from bookd.bookings.domain import Action
-from bookd.bookings.endpoints import Ctx
+from bookd.bookings.endpoints import Ctx, StaffCtx
 from bookd.bookings.schemas import BookingCreate, BookingFilters, MessageOut, RescheduleBody
 from bookd.catalog import service as catalog
 from bookd.catalog.schemas import ServiceOut, TemplateOut
@@ -66,14 +69,17 @@ Handler = Callable[[bookings.Context, Any], Awaitable[Any]]
 
 
 async def _list_services(ctx: bookings.Context, _p: NoParams) -> Any:
-    rows = await catalog.list_services(ctx.session, ctx.workspace.id, limit=catalog.MAX_SERVICES)
+    rows = await catalog.list_services(
+        ctx.session, ctx.workspace.id, limit=catalog.MAX_SERVICES, customer=ctx.customer
+    )
     return [ServiceOut.model_validate(s).model_dump(mode="json") for s in rows]
 
 
 async def _get_service(ctx: bookings.Context, p: ServiceParams) -> Any:
-    return ServiceOut.model_validate(
-        await catalog.get_service(ctx.session, ctx.workspace.id, p.service_uid)
-    ).model_dump(mode="json")
+    service = await catalog.get_service(
+        ctx.session, ctx.workspace.id, p.service_uid, customer=ctx.customer
+    )
+    return ServiceOut.model_validate(service).model_dump(mode="json")
 
 
 def _templates(kind: catalog.TemplateKind) -> Handler:
@@ -158,7 +164,9 @@ async def _rate(ctx: bookings.Context, p: RatingParams) -> Any:
 
 
 async def _slots(ctx: bookings.Context, p: SlotsParams) -> Any:
-    found = await slots.list_slots(ctx.session, ctx.workspace, p.service_uid, p, ctx.now)
+    found = await slots.list_slots(
+        ctx.session, ctx.workspace, p.service_uid, p, ctx.now, customer=ctx.customer
+    )
     return [slot.model_dump(mode="json") for slot in found.data]
 
 
@@ -178,6 +186,17 @@ ACTIONS: dict[ActionName, tuple[type[BaseModel], Handler]] = {
     ActionName.update_booking_rating: (RatingParams, _rate),
     ActionName.list_available_slots: (SlotsParams, _slots),
 }
+# The actions a customer token may not call (403 before the body, whatever it names): a service's
+# reminder and follow-up texts, and the booking actions that are not a customer's
+# (`domain.CUSTOMER_ACTIONS`, which the booking service holds to as well).
+STAFF_ONLY = frozenset(
+    {
+        ActionName.list_booking_service_reminders,
+        ActionName.list_booking_service_followups,
+        ActionName.mark_booking_completed,
+        ActionName.mark_booking_no_show,
+    }
+)
 
 
 def _parse(model: type[BaseModel], params: dict[str, Any]) -> BaseModel:
@@ -202,7 +221,11 @@ def _operation(name: ActionName, model: type[BaseModel], handler: Handler) -> No
     body: Any = Annotated[Optional[model], described]  # noqa: UP045
     endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [
-            inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Ctx),
+            inspect.Parameter(
+                "ctx",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=StaffCtx if name in STAFF_ONLY else Ctx,
+            ),
             inspect.Parameter(
                 "params", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=body, default=None
             ),

@@ -1,17 +1,26 @@
 """The booking lifecycle as data: (status, action) -> new status, the events it causes, and what
-happens to the booking's pending reminders and follow-ups.
+happens to the booking's pending reminders and follow-ups; and what a customer may do of its own
+bookings.
 
 Pure: no database, no web, no clock. Every caller (REST, the action API, the scheduler, the console)
-asks `decide()`; no status check lives anywhere else.
+asks `decide()`, and for a customer `customer_may()` and `customer_change()`; no status check
+lives anywhere else.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 
 from bookd.events.types import EventType
-from bookd.kit.errors import InvalidTransition
+from bookd.kit.errors import (
+    CustomerCancelNotAllowed,
+    CustomerCutoffPassed,
+    CustomerRescheduleNotAllowed,
+    Forbidden,
+    InvalidTransition,
+)
 
 
 class Status(StrEnum):
@@ -141,3 +150,52 @@ def decide(current: Status | None, action: Action, requested: Status | None = No
         )
     new = rule.to or requested or current
     return Transition(action, current, new, rule.events, rule.reminders, rule.followups)
+
+
+# --- what a customer may do ----------------------------------------------------------------------
+
+# A customer token's actions on its own bot user's bookings (which alone it can see); the others
+# (complete, no-show, update, delete) are staff's.
+CUSTOMER_ACTIONS = frozenset(
+    {Action.CREATE, Action.CONFIRM, Action.RESCHEDULE, Action.CANCEL, Action.RATE}
+)
+# A customer rates a booking that took place; staff may rate one in any status.
+CUSTOMER_RATES = frozenset({Status.COMPLETED})
+# The changes a service's cutoff refuses a customer close to the start.
+CUSTOMER_CUTOFF_ACTIONS = frozenset({Action.CANCEL, Action.RESCHEDULE})
+
+
+@dataclass(frozen=True)
+class CustomerPolicy:
+    """A booking service's rules for its customers' changes of their own bookings."""
+
+    can_cancel: bool = True
+    can_reschedule: bool = True
+    cutoff: timedelta | None = None
+    """No cancelling or rescheduling when the start is closer than this."""
+
+
+def customer_may(action: Action) -> None:
+    """403 for an action that is not a customer's, whichever booking it names."""
+    if action not in CUSTOMER_ACTIONS:
+        raise Forbidden(f"only staff may {action.value.replace('_', '-')} a booking")
+
+
+def customer_change(
+    action: Action, status: Status, policy: CustomerPolicy, *, until_start: timedelta
+) -> None:
+    """409 for a customer's change of its own booking (in `status`, starting `until_start` from
+    now) that the rules for customers or the service's `policy` refuse."""
+    if action is Action.RATE and status not in CUSTOMER_RATES:
+        raise InvalidTransition(f"a customer rates a completed booking, not one that is {status}")
+    if action is Action.CANCEL and not policy.can_cancel:
+        raise CustomerCancelNotAllowed("this service's bookings are cancelled by staff only")
+    if action is Action.RESCHEDULE and not policy.can_reschedule:
+        raise CustomerRescheduleNotAllowed("this service's bookings are rescheduled by staff only")
+    cutoff = policy.cutoff
+    if action in CUSTOMER_CUTOFF_ACTIONS and cutoff is not None and until_start < cutoff:
+        minutes = int(cutoff.total_seconds() // 60)
+        raise CustomerCutoffPassed(
+            f"a customer may {action.value} a booking of this service up to {minutes} minutes "
+            "before its start"
+        )

@@ -1,11 +1,17 @@
-"""REST: /v1/bookings, their actions, reminders, follow-ups and logs."""
+"""REST: /v1/bookings, their actions, reminders, follow-ups and logs.
+
+Every route here takes a customer token as well as the API key: the booking service keeps a
+customer to its own bot user's bookings and to the actions that are a customer's (`Ctx`).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.availability.schemas import SlotQuery, SlotsOut
 from bookd.bookings import idempotency, queries, slots
@@ -31,18 +37,33 @@ from bookd.kit.pagination import (
     paged,
 )
 from bookd.kit.web import Now, Session, UnitOfWorkRoute, errors, validation_details
-from bookd.workspaces.auth import CurrentCaller
+from bookd.workspaces.auth import Caller, CallerOrCustomer, CurrentCaller
 
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"], route_class=UnitOfWorkRoute)
 
 
-async def get_context(caller: CurrentCaller, session: Session, now: Now) -> bookings.Context:
+def context_of(caller: Caller, session: AsyncSession, now: datetime) -> bookings.Context:
     return bookings.Context(
-        session=session, workspace=caller.workspace, actor=caller.actor, now=now
+        session=session,
+        workspace=caller.workspace,
+        actor=caller.actor,
+        now=now,
+        customer=caller.customer,
     )
 
 
+async def get_context(caller: CallerOrCustomer, session: Session, now: Now) -> bookings.Context:
+    return context_of(caller, session, now)
+
+
+async def get_staff_context(caller: CurrentCaller, session: Session, now: Now) -> bookings.Context:
+    return context_of(caller, session, now)
+
+
 Ctx = Annotated[bookings.Context, Depends(get_context)]
+"""Who acts, staff or a customer (whom the services keep to its own bookings)."""
+StaffCtx = Annotated[bookings.Context, Depends(get_staff_context)]
+"""Who acts, staff only: a customer token is refused (403) before the body is read."""
 BookingId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -118,6 +139,7 @@ async def create_booking(
     body: BookingCreate, ctx: Ctx, idempotency_key: IdempotencyKey = None
 ) -> Response | BookingOut:
     if idempotency_key is not None:
+        bookings.check_customer_creation(ctx, body)
         fingerprint = idempotency.request_fingerprint(body)
         stored = await idempotency.claim_idempotency_key(ctx, idempotency_key, fingerprint)
         if stored is not None:
@@ -220,7 +242,7 @@ services_router = APIRouter(
 @services_router.get("/{service_uid}/slots", response_model=SlotsOut, responses=errors(404))
 async def list_slots(
     service_uid: UidPath,
-    caller: CurrentCaller,
+    caller: CallerOrCustomer,
     session: Session,
     now: Now,
     start: Annotated[
@@ -251,4 +273,6 @@ async def list_slots(
         )
     except ValidationError as exc:
         raise ValidationFailed("the query is not valid", validation_details(exc.errors())) from None
-    return await slots.list_slots(session, caller.workspace, service_uid, query, now)
+    return await slots.list_slots(
+        session, caller.workspace, service_uid, query, now, customer=caller.customer
+    )

@@ -1,5 +1,9 @@
 """Booking reads: one booking with its service and bot user, the lists of bookings, of a booking's
-reminders or follow-ups and of its audit log; and who acts, where and when (`Context`)."""
+reminders or follow-ups and of its audit log; and who acts, where and when (`Context`).
+
+A customer sees its own bot user's bookings only: every read and change of a booking finds it
+through `_visible`, so another's booking is a 404 exactly like one that does not exist.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ from bookd.bookings.rows import BookingRow, BotUserRow, ServiceRow
 from bookd.bookings.schemas import BookingFilters, BookingOut
 from bookd.catalog.models import BookingService, Template
 from bookd.kit.db import page_after, page_of
-from bookd.kit.errors import NotFound
-from bookd.workspaces.models import BotUser, Tenant
+from bookd.kit.errors import Forbidden, NotFound
+from bookd.workspaces.models import BotUser, Customer, Tenant
 
 REMINDER = "reminder"
 FOLLOWUP = "followup"
@@ -32,6 +36,8 @@ class Context:
     workspace: Tenant
     actor: str
     now: datetime
+    customer: Customer | None = None
+    """Set when a customer token acts: it sees and changes its own bot user's bookings only."""
 
     @property
     def tz(self) -> ZoneInfo:
@@ -72,8 +78,17 @@ def _joined() -> Any:
     )
 
 
+def _visible(ctx: Context) -> Any:
+    """The bookings `ctx` may see, with their service and bot user: the workspace's, and of
+    those a customer's own."""
+    query = _joined().where(Booking.workspace_id == ctx.workspace.id)
+    if ctx.customer is not None:
+        query = query.where(Booking.bot_user_id == ctx.customer.bot_user_id)
+    return query
+
+
 async def load(ctx: Context, booking_id: int, *, lock: bool = False) -> Loaded:
-    query = _joined().where(Booking.id == booking_id, Booking.workspace_id == ctx.workspace.id)
+    query = _visible(ctx).where(Booking.id == booking_id)
     if lock:
         # Serialises concurrent actions on one booking (PostgreSQL; SQLite has one writer anyway).
         query = query.with_for_update(of=Booking)
@@ -94,7 +109,7 @@ async def list_bookings(
 ) -> list[Loaded]:
     """A page of the workspace's bookings that match `filters`: in id order after `after_id`, or
     (`by_start`, as people read a diary) in start-time order after (`after_start`, `after_id`)."""
-    query = _joined().where(Booking.workspace_id == ctx.workspace.id)
+    query = _visible(ctx)
     if filters.bot_user_ns is not None:
         query = query.where(BotUser.ns == filters.bot_user_ns)
     if filters.service_uid is not None:
@@ -128,6 +143,9 @@ async def list_messages(ctx: Context, booking_id: int, kind: str) -> list[Bookin
 async def list_logs(
     ctx: Context, booking_id: int, *, limit: int, after_id: int | None
 ) -> list[BookingLog]:
+    """The booking's audit trail: staff's (it names who did what), not a customer's."""
+    if ctx.customer is not None:
+        raise Forbidden("a booking's audit log is for staff")
     await load(ctx, booking_id)
     query = select(BookingLog).where(BookingLog.booking_id == booking_id)
     page = page_of(query, BookingLog.id, limit=limit, after_id=after_id)

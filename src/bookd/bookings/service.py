@@ -4,6 +4,9 @@ and `Context` are `queries.py`.
 Every change goes through `_apply`, which takes the transition from `domain.decide` and writes,
 in the caller's transaction, the new status, the reminder/follow-up effects, one audit log row and
 the transition's events. Nothing here commits.
+
+A customer (`Context.customer`) books for itself only, without `force`, and changes an existing
+booking through `_locked`, which asks the domain's rules for customers and the service's policy.
 """
 
 from __future__ import annotations
@@ -18,7 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.availability.models import ServiceAvailability
 from bookd.bookings import policy, slots
-from bookd.bookings.domain import Action, Effect, MessageStatus, Status, Transition, decide
+from bookd.bookings.domain import (
+    Action,
+    CustomerPolicy,
+    Effect,
+    MessageStatus,
+    Status,
+    Transition,
+    customer_change,
+    customer_may,
+    decide,
+)
 from bookd.bookings.models import Booking, BookingLog, BookingMessage
 from bookd.bookings.queries import (
     FOLLOWUP,
@@ -40,7 +53,7 @@ from bookd.events.payloads import dumps
 from bookd.kit import wakeup
 from bookd.kit.clock import iso_z
 from bookd.kit.db import insert_rows
-from bookd.kit.errors import Conflict, NotFound, ValidationFailed
+from bookd.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from bookd.workspaces import service as workspaces
 
 # For the rows written in bulk with Core statements (no ORM objects).
@@ -164,7 +177,22 @@ def _require_active(service: BookingService) -> None:
         raise Conflict(f"booking service {service.service_uid!r} is inactive")
 
 
+def check_customer_creation(ctx: Context, data: BookingCreate) -> None:
+    """403 where a customer asks to book for another bot user, or past the availability settings
+    (`force`). Checked before anything is read, and before an `Idempotency-Key`'s stored answer
+    is given again, so that a customer's repeat only ever answers with its own booking."""
+    if ctx.customer is not None and data.bot_user_ns != ctx.customer.bot_user_ns:
+        raise Forbidden("a customer token books for its own bot user only")
+    _refuse_force(ctx, data.force)
+
+
+def _refuse_force(ctx: Context, force: bool) -> None:
+    if force and ctx.customer is not None:
+        raise Forbidden("force is for staff: a customer books what the availability allows")
+
+
 async def create_booking(ctx: Context, data: BookingCreate) -> Loaded:
+    check_customer_creation(ctx, data)
     bookable = await _bookable(ctx, data)
     service = bookable.service
     duration = service.default_duration if data.duration is None else data.duration
@@ -217,7 +245,10 @@ async def _locked(
     requested: Status | None = None,
 ) -> tuple[Loaded, Transition]:
     """The booking, locked, at the version `If-Match` names, and the transition `action` makes
-    from its status (or 409)."""
+    from its status (or 409); for a customer, one of its own bookings (404) and an action that
+    is a customer's (403) and that the service's customer policy allows (409)."""
+    if ctx.customer is not None:
+        customer_may(action)
     loaded = await load(ctx, booking_id, lock=True)
     if if_match is not None and if_match != loaded.booking.version:
         raise Conflict(
@@ -230,7 +261,21 @@ async def _locked(
                 }
             ],
         )
-    return loaded, decide(Status(loaded.booking.status), action, requested)
+    status = Status(loaded.booking.status)
+    transition = decide(status, action, requested)
+    if ctx.customer is not None:
+        until_start = loaded.booking.start_time - ctx.now
+        customer_change(action, status, _customer_policy(loaded.service), until_start=until_start)
+    return loaded, transition
+
+
+def _customer_policy(service: BookingService) -> CustomerPolicy:
+    cutoff = service.customer_cutoff_minutes
+    return CustomerPolicy(
+        can_cancel=service.customer_can_cancel,
+        can_reschedule=service.customer_can_reschedule,
+        cutoff=None if cutoff is None else timedelta(minutes=cutoff),
+    )
 
 
 async def act(
@@ -254,6 +299,7 @@ async def act(
 async def reschedule(
     ctx: Context, booking_id: int, body: RescheduleBody, *, if_match: int | None = None
 ) -> Loaded:
+    _refuse_force(ctx, body.force)
     requested = Status(body.status) if body.status else None
     loaded, transition = await _locked(ctx, booking_id, if_match, Action.RESCHEDULE, requested)
     booking = loaded.booking
@@ -410,7 +456,8 @@ async def _record_events(
 ) -> None:
     if not transition.events:
         return
-    payload = loaded.payload() | extra
+    # Who made the change, named as in the audit log: `api_key:<id>`, `customer:<id>`, ...
+    payload = loaded.payload() | {"actor": ctx.actor} | extra
     await outbox.write(
         ctx.session,
         [

@@ -25,7 +25,7 @@ from bookd.catalog import service as catalog
 from bookd.catalog.models import BookingService
 from bookd.kit.errors import Unavailable, ValidationFailed
 from bookd.kit.schemas import EARLIEST, LATEST
-from bookd.workspaces.models import Tenant
+from bookd.workspaces.models import Customer, Tenant
 
 # A slots query covers at most this much time: enough for a month view with its edges.
 MAX_WINDOW = timedelta(days=62)
@@ -96,11 +96,18 @@ def window(query: SlotQuery, tz: ZoneInfo, now: datetime) -> tuple[datetime, dat
 
 
 async def list_slots(
-    session: AsyncSession, workspace: Tenant, service_uid: str, query: SlotQuery, now: datetime
+    session: AsyncSession,
+    workspace: Tenant,
+    service_uid: str,
+    query: SlotQuery,
+    now: datetime,
+    *,
+    customer: Customer | None = None,
 ) -> SlotsOut:
     """Free start times of a service in a window, with the capacity left, in the asked timezone
-    (default: the workspace's). A service without settings is open around the clock."""
-    service = await catalog.get_service(session, workspace.id, service_uid)
+    (default: the workspace's). A service without settings is open around the clock. A customer
+    sees an active service's only (`catalog.get_service`)."""
+    service = await catalog.get_service(session, workspace.id, service_uid, customer=customer)
     row = await find_settings(session, service.id)
     service_rules = rules_of(row)
     tz = ZoneInfo(workspace.timezone)

@@ -19,7 +19,7 @@ from bookd.catalog.schemas import (
 from bookd.kit.pagination import Page, Paging32, paged
 from bookd.kit.schemas import NO_NUL
 from bookd.kit.web import Now, Session, UnitOfWorkRoute, errors
-from bookd.workspaces.auth import CurrentCaller
+from bookd.workspaces.auth import CallerOrCustomer, CurrentCaller
 
 # A service's UID in a URL path.
 UidPath = Annotated[str, Path(max_length=50, pattern=NO_NUL)]
@@ -30,8 +30,13 @@ SequencePath = Annotated[int, Path(ge=1, le=5)]
 
 
 @router.get("", response_model=Page[ServiceOut], responses=errors())
-async def list_services(caller: CurrentCaller, session: Session, p: Paging32) -> Page[ServiceOut]:
-    rows = await catalog.list_services(session, caller.workspace_id, **p.fetch())
+async def list_services(
+    caller: CallerOrCustomer, session: Session, p: Paging32
+) -> Page[ServiceOut]:
+    """The workspace's booking services; a customer token's list holds the active ones only."""
+    rows = await catalog.list_services(
+        session, caller.workspace_id, **p.fetch(), customer=caller.customer
+    )
     return paged(rows, p.limit, ServiceOut.model_validate, key=lambda s: s.id)
 
 
@@ -45,9 +50,13 @@ async def create_service(
 
 
 @router.get("/{service_uid}", response_model=ServiceOut, responses=errors(404))
-async def get_service(service_uid: UidPath, caller: CurrentCaller, session: Session) -> ServiceOut:
+async def get_service(
+    service_uid: UidPath, caller: CallerOrCustomer, session: Session
+) -> ServiceOut:
     return ServiceOut.model_validate(
-        await catalog.get_service(session, caller.workspace_id, service_uid)
+        await catalog.get_service(
+            session, caller.workspace_id, service_uid, customer=caller.customer
+        )
     )
 
 

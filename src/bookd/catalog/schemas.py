@@ -14,6 +14,15 @@ ServiceDescription = Annotated[str, Field(max_length=1000)]
 TemplateTitle = Annotated[str, Field(min_length=1, max_length=50)]
 TemplateDescription = Annotated[str, Field(max_length=500)]
 OffsetPart = Annotated[int, Field(strict=True, ge=0, le=525_600)]
+CutoffMinutes = Annotated[
+    int,
+    Field(
+        strict=True,
+        ge=0,
+        le=525_600,
+        description="Customers may not cancel or reschedule closer than this to the start",
+    ),
+]
 
 TemplateKind = Literal["reminder", "followup"]
 MAX_OFFSET_MINUTES = 365 * 24 * 60
@@ -25,6 +34,9 @@ class ServiceCreate(Input):
     description: ServiceDescription = ""
     default_duration: Minutes
     status: ActiveStatus = "active"
+    customer_can_cancel: bool = True
+    customer_can_reschedule: bool = True
+    customer_cutoff_minutes: CutoffMinutes | None = None
 
 
 class ServiceUpdate(Input):
@@ -34,6 +46,10 @@ class ServiceUpdate(Input):
     description: ServiceDescription | None = None
     default_duration: Minutes | None = None
     status: ActiveStatus | None = None
+    customer_can_cancel: bool | None = None
+    customer_can_reschedule: bool | None = None
+    # null removes the cutoff; left out, it stays.
+    customer_cutoff_minutes: CutoffMinutes | None = None
 
 
 class ServiceOut(Output):
@@ -43,6 +59,9 @@ class ServiceOut(Output):
     description: str
     default_duration: int
     status: str
+    customer_can_cancel: bool
+    customer_can_reschedule: bool
+    customer_cutoff_minutes: int | None
     created_at: UTCTime
     updated_at: UTCTime
 

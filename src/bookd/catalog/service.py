@@ -1,5 +1,6 @@
 """Booking services and templates: the 20-per-workspace and 5-per-kind limits, immutable UIDs,
-automatic sequence numbers. Flushes only; the caller's unit of work commits."""
+automatic sequence numbers, and what a customer sees of them (active services only). Flushes only;
+the caller's unit of work commits."""
 
 from __future__ import annotations
 
@@ -21,16 +22,28 @@ from bookd.catalog.schemas import (
 )
 from bookd.kit.db import added, page_of
 from bookd.kit.errors import Conflict, LimitExceeded, ValidationFailed, found
-from bookd.workspaces.models import Workspace
+from bookd.workspaces.models import Customer, Workspace
 
 MAX_SERVICES = 20
 MAX_TEMPLATES = 5
 
 
+# What a customer sees of the catalog: the services it can book.
+_FOR_CUSTOMERS = BookingService.status == "active"
+
+
 async def list_services(
-    session: AsyncSession, workspace_id: int, *, limit: int, after_id: int | None = None
+    session: AsyncSession,
+    workspace_id: int,
+    *,
+    limit: int,
+    after_id: int | None = None,
+    customer: Customer | None = None,
 ) -> list[BookingService]:
+    """The workspace's services; a customer's list holds the active ones only."""
     query = select(BookingService).where(BookingService.workspace_id == workspace_id)
+    if customer is not None:
+        query = query.where(_FOR_CUSTOMERS)
     page = page_of(query, BookingService.id, limit=limit, after_id=after_id)
     return list((await session.scalars(page)).all())
 
@@ -40,6 +53,7 @@ _SERVICE_BY_UID = select(BookingService).where(
     BookingService.workspace_id == bindparam("workspace_id"),
     BookingService.service_uid == bindparam("service_uid"),
 )
+_SERVICE_FOR_CUSTOMER = _SERVICE_BY_UID.where(_FOR_CUSTOMERS)
 _TEMPLATES = (
     select(Template)
     .where(Template.service_id == bindparam("service_id"), Template.kind == bindparam("kind"))
@@ -49,9 +63,18 @@ _ACTIVE_TEMPLATES = _TEMPLATES.where(Template.status == "active")
 
 
 async def get_service(
-    session: AsyncSession, workspace_id: int, service_uid: str, *, lock: bool = False
+    session: AsyncSession,
+    workspace_id: int,
+    service_uid: str,
+    *,
+    lock: bool = False,
+    customer: Customer | None = None,
 ) -> BookingService:
-    query = _SERVICE_BY_UID.with_for_update() if lock else _SERVICE_BY_UID
+    """The service `service_uid`, or 404; to a customer an inactive service is a 404 too."""
+    if customer is not None:
+        query = _SERVICE_FOR_CUSTOMER
+    else:
+        query = _SERVICE_BY_UID.with_for_update() if lock else _SERVICE_BY_UID
     params = {"workspace_id": workspace_id, "service_uid": service_uid}
     return found(await session.scalar(query, params), f"booking service {service_uid!r}")
 
@@ -101,6 +124,9 @@ async def create_service(
             description=data.description,
             default_duration=data.default_duration,
             status=data.status,
+            customer_can_cancel=data.customer_can_cancel,
+            customer_can_reschedule=data.customer_can_reschedule,
+            customer_cutoff_minutes=data.customer_cutoff_minutes,
             created_at=now,
             updated_at=now,
         ),
@@ -115,9 +141,9 @@ async def update_service(
         raise ValidationFailed.on(
             "service_uid", "immutable", "service_uid cannot change after creation"
         )
-    for name in ("name", "description", "default_duration", "status"):
-        value = getattr(data, name)
-        if value is not None:
+    for name, value in data.model_dump(exclude_unset=True, exclude={"service_uid"}).items():
+        # Left out or null: unchanged; except the cutoff, which null removes.
+        if value is not None or name == "customer_cutoff_minutes":
             setattr(service, name, value)
     service.updated_at = now
     await session.flush()

@@ -42,6 +42,14 @@ class Unauthorized(BookdError):
     code = "unauthorized"
 
 
+class Forbidden(BookdError):
+    """A valid credential that may not do this: a customer token asking for what only staff (an
+    API key) may do."""
+
+    status_code = 403
+    code = "forbidden"
+
+
 class InvalidTransition(BookdError):
     status_code = 409
     code = "invalid_transition"
@@ -63,6 +71,26 @@ class Unavailable(BookdError):
 
     status_code = 409
     code = "unavailable"
+
+
+class CustomerRefused(BookdError):
+    """A change of a customer's own booking that its service's customer policy keeps for staff."""
+
+    status_code = 409
+
+
+class CustomerCancelNotAllowed(CustomerRefused):
+    code = "customer_cancel_not_allowed"
+
+
+class CustomerRescheduleNotAllowed(CustomerRefused):
+    code = "customer_reschedule_not_allowed"
+
+
+class CustomerCutoffPassed(CustomerRefused):
+    """Too close to the booking's start for a customer to cancel or reschedule it."""
+
+    code = "customer_cutoff_passed"
 
 
 class ValidationFailed(BookdError):

@@ -192,14 +192,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` documenting the error answers of an operation."""
+    """OpenAPI `responses` documenting the error answers of an operation: 401, 403 and 422 for
+    every one (a customer token is refused what is for staff only), and `statuses`."""
     text = {
-        401: "No or bad API key",
+        401: "No or bad API key or customer token",
+        403: "A customer token asking for what only the workspace's API key may do",
         404: "Not found in this workspace",
-        409: "Refused by the booking's state, a limit or the service's availability",
+        409: "Refused by the booking's state, a limit, the service's availability or its "
+        "customer policy",
         422: "The input is not valid",
     }
     return {
         s: {"model": ErrorResponse, "description": text.get(s, "Error")}
-        for s in (401, 422, *statuses)
+        for s in (401, 403, 422, *statuses)
     }

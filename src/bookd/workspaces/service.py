@@ -1,22 +1,27 @@
-"""Workspaces, API keys and bot users."""
+"""Workspaces, API keys, bot users and their customer tokens."""
 
 from __future__ import annotations
 
 import functools
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, cast
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookd.kit.db import insert_for
-from bookd.kit.errors import NotFound, found
+from bookd.kit.db import added, insert_for, page_of
+from bookd.kit.errors import NotFound, ValidationFailed, found
 from bookd.kit.schemas import check_timezone
 from bookd.kit.tokens import hash_key
-from bookd.workspaces.models import ApiKey, BotUser, Workspace
-from bookd.workspaces.schemas import BotUserProfile, WorkspaceUpdate
+from bookd.workspaces.models import ApiKey, BotUser, Customer, CustomerToken, Workspace
+from bookd.workspaces.schemas import (
+    MAX_TOKEN_TTL_SECONDS,
+    TOKEN_TTL_SECONDS,
+    BotUserProfile,
+    WorkspaceUpdate,
+)
 
 BOT_USERS = cast(Table, BotUser.__table__)
 
@@ -41,6 +46,10 @@ async def create_workspace(
 
 async def count_workspaces(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(Workspace)) or 0)
+
+
+async def workspace_ids(session: AsyncSession) -> list[int]:
+    return list((await session.scalars(select(Workspace.id).order_by(Workspace.id))).all())
 
 
 async def get_workspace(session: AsyncSession, workspace_id: int) -> Workspace:
@@ -95,8 +104,14 @@ async def find_bot_user(session: AsyncSession, workspace_id: int, ns: str) -> Bo
     )
 
 
-async def get_bot_user(session: AsyncSession, workspace_id: int, ns: str) -> BotUser:
-    return found(await find_bot_user(session, workspace_id, ns), f"bot user {ns!r}")
+async def get_bot_user(
+    session: AsyncSession, workspace_id: int, ns: str, *, customer: Customer | None = None
+) -> BotUser:
+    """The bot user named `ns`; a customer finds only itself (another is a 404, as if unknown)."""
+    user = await find_bot_user(session, workspace_id, ns)
+    if customer is not None and user is not None and user.id != customer.bot_user_id:
+        user = None
+    return found(user, f"bot user {ns!r}")
 
 
 async def ensure_bot_user(
@@ -140,3 +155,99 @@ async def put_bot_user(
     for name, value in changes.items():
         setattr(user, name, value)
     return user
+
+
+# --- customer tokens ---------------------------------------------------------------------------
+
+# Told apart from an API key (`bk_…`) by this prefix, before anything is read.
+CUSTOMER_TOKEN_PREFIX = "bkc_"
+CUSTOMER_TOKEN_TTL = timedelta(seconds=TOKEN_TTL_SECONDS)
+MAX_CUSTOMER_TOKEN_TTL = timedelta(seconds=MAX_TOKEN_TTL_SECONDS)
+
+
+class IssuedCustomerToken(NamedTuple):
+    row: CustomerToken
+    token: str
+    """The only time the token is readable: it is stored hashed."""
+
+
+async def issue_customer_token(
+    session: AsyncSession,
+    workspace_id: int,
+    bot_user_ns: str,
+    now: datetime,
+    *,
+    ttl: timedelta = CUSTOMER_TOKEN_TTL,
+) -> IssuedCustomerToken:
+    """A new token for the bot user `bot_user_ns` (created on first use), valid for `ttl` (at most
+    30 days) from `now`."""
+    if not timedelta(0) < ttl <= MAX_CUSTOMER_TOKEN_TTL:
+        raise ValidationFailed.on(
+            "ttl_seconds", "out_of_range", "a customer token lasts from a second to 30 days"
+        )
+    bot_user = await ensure_bot_user(session, workspace_id, bot_user_ns, now)
+    token = CUSTOMER_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = await added(
+        session,
+        CustomerToken(
+            workspace_id=workspace_id,
+            bot_user_id=bot_user.id,
+            token_hash=hash_key(token),
+            created_at=now,
+            expires_at=now + ttl,
+        ),
+    )
+    return IssuedCustomerToken(row, token)
+
+
+async def list_customer_tokens(
+    session: AsyncSession,
+    workspace_id: int,
+    *,
+    bot_user_ns: str | None = None,
+    limit: int,
+    after_id: int | None = None,
+) -> list[tuple[CustomerToken, str]]:
+    """The workspace's customer tokens (expired and revoked ones too), each with its bot user's
+    ns; with `bot_user_ns`, that bot user's only."""
+    query = (
+        select(CustomerToken, BotUser.ns)
+        .join(BotUser, BotUser.id == CustomerToken.bot_user_id)
+        .where(CustomerToken.workspace_id == workspace_id)
+    )
+    if bot_user_ns is not None:
+        query = query.where(BotUser.ns == bot_user_ns)
+    page = page_of(query, CustomerToken.id, limit=limit, after_id=after_id)
+    return [(token, ns) for token, ns in (await session.execute(page)).all()]
+
+
+async def revoke_customer_token(
+    session: AsyncSession, workspace_id: int, token_id: int, now: datetime
+) -> None:
+    """Stop the token working from `now` on; a token revoked already keeps its first time."""
+    token = await session.scalar(
+        select(CustomerToken).where(
+            CustomerToken.id == token_id, CustomerToken.workspace_id == workspace_id
+        )
+    )
+    token = found(token, f"customer token {token_id}")
+    if token.revoked_at is None:
+        token.revoked_at = now
+        await session.flush()
+
+
+async def revoke_customer_tokens(
+    session: AsyncSession, workspace_id: int, bot_user_ns: str, now: datetime
+) -> int:
+    """Stop every token of the bot user working from `now` on; how many still worked."""
+    bot_user = await get_bot_user(session, workspace_id, bot_user_ns)
+    result = await session.execute(
+        update(CustomerToken)
+        .where(
+            CustomerToken.bot_user_id == bot_user.id,
+            CustomerToken.revoked_at.is_(None),
+            CustomerToken.expires_at > now,
+        )
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
