@@ -1,4 +1,4 @@
-"""`make bench` / `python -m bench [1 2 3 4 5 6]`: run the workloads, print the table, write
+"""`make bench` / `python -m bench [1 2 3 4 5 6 7]`: run the workloads, print the table, write
 bench/results/latest.json. BOOKD_BENCH_QUICK=1 scales every workload down for a quick look.
 `python -m bench --markdown` writes the last full run's tables into docs/performance.md (every
 row) and the README (the rows with a target)."""
@@ -117,7 +117,7 @@ def main(argv: list[str]) -> int:
         return show(argv[1] if len(argv) > 1 else "latest.json")
     if argv[:1] == ["--markdown"]:
         return markdown()
-    from bench import availability, creation, delivery, lateness, scale, throughput
+    from bench import analytics, availability, creation, delivery, lateness, scale, throughput
 
     workloads = {
         "1": throughput.run,
@@ -126,6 +126,7 @@ def main(argv: list[str]) -> int:
         "4": scale.run,
         "5": availability.run,
         "6": delivery.run,
+        "7": analytics.run,
     }
     chosen = argv or list(workloads)
     if not postgres_up():

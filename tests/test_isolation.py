@@ -475,6 +475,25 @@ def _scheduler_status(w: World) -> None:
         w.clock.fixed = saved
 
 
+# analytics: B's figures count none of A's bookings
+
+
+def _analytics_range() -> dict[str, str]:
+    today = datetime.now(UTC).date()
+    return {"from": today.isoformat(), "to": (today + timedelta(days=120)).isoformat()}
+
+
+@covers("GET", "/v1/analytics")
+def _analytics(w: World) -> None:
+    asked = {**_analytics_range(), "granularity": "month"}
+    empty = w.make_workspace(timezone="Europe/Berlin")
+    as_a, as_b, as_empty = (x.get("/v1/analytics", params=asked) for x in (w.a, w.b, empty))
+    assert as_a.status_code == as_b.status_code == as_empty.status_code == 200
+    assert as_a.json()["total"]["bookings"] > 0, "A has bookings: the check could fail"
+    assert as_b.json()["total"]["bookings"] == _bs_bookings(w)  # B's own bookings only
+    assert_not_found(w.b.get("/v1/analytics", params={**asked, "service_uid": w.uid}))
+
+
 # triggers and deliveries
 
 
@@ -604,7 +623,27 @@ def _seed_actions(w: World) -> dict[str, Callable[[], None]]:
         "list_available_slots": lambda: assert_not_found(
             act("list_available_slots", service_uid=w.uid)
         ),
+        "analytics": lambda: (
+            assert_not_found(act("analytics", service_uid=w.uid, **_analytics_range())),
+            _only_bs_bookings(w, act("analytics", **_analytics_range())),
+        ),
     }
+
+
+def _bs_bookings(w: World) -> int:
+    """How many of B's bookings start in `_analytics_range()` (UTC days; B's are far from its
+    ends)."""
+    asked = _analytics_range()
+    listed = w.b.get(
+        "/v1/bookings",
+        params={"start_from": f"{asked['from']}T00:00:00Z", "start_to": f"{asked['to']}T00:00:00Z", "limit": 200},
+    )  # fmt: skip
+    return len(data_of(listed))
+
+
+def _only_bs_bookings(w: World, answer: Any) -> None:
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["data"]["total"]["bookings"] == _bs_bookings(w)
 
 
 def action_names(openapi: dict[str, Any]) -> set[str]:

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import bookd
 from bookd.actions.endpoints import router as actions_router
+from bookd.analytics.endpoints import router as analytics_router
 from bookd.availability.endpoints import router as availability_router
 from bookd.bookings.endpoints import router as bookings_router
 from bookd.bookings.endpoints import services_router as slots_router
@@ -88,6 +89,7 @@ def create_app(
         bot_users_router,
         customer_tokens_router,
         events_router,
+        analytics_router,
         webhooks_router,
         actions_router,
     ):

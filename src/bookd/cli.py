@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from bookd import migrate
+from bookd.analytics import service as analytics
 from bookd.config import Settings
 from bookd.console import auth
 from bookd.kit.clock import system_now
@@ -29,7 +30,9 @@ app = typer.Typer(
 workspace_app = typer.Typer(help="Workspaces (tenants).", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys of a workspace.", no_args_is_help=True)
 user_app = typer.Typer(help="Admin users of the console.", no_args_is_help=True)
+analytics_app = typer.Typer(help="The analytics counters.", no_args_is_help=True)
 app.add_typer(workspace_app, name="workspace")
+app.add_typer(analytics_app, name="analytics")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(user_app, name="user")
 
@@ -253,6 +256,39 @@ def apikey_revoke(key_id: Annotated[int, typer.Argument(help="API key id")]) -> 
 
     _in_transaction(work)
     _print({"api_key_id": key_id, "revoked": True})
+
+
+@analytics_app.command("rebuild")
+def analytics_rebuild(
+    workspace: Annotated[
+        int | None, typer.Option(help="Workspace id; default: every workspace")
+    ] = None,
+) -> None:
+    """Make the analytics counters again from the bookings, their reminders and follow-ups and
+    the deliveries (after upgrading to a version that keeps them, or changing a workspace's
+    timezone); one transaction per workspace. Prints JSON: the bookings counted per workspace."""
+    url = Settings.from_env().database_url
+    migrate.upgrade(url)
+
+    async def run() -> dict[str, int]:
+        db = Database(url, pool_size=0)
+        counted: dict[str, int] = {}
+        try:
+            async with db.transaction() as session:
+                ids = [workspace] if workspace else await workspaces.workspace_ids(session)
+            for workspace_id in ids:
+                async with db.transaction() as session:
+                    found = await workspaces.get_workspace(session, workspace_id)
+                    counted[str(workspace_id)] = await analytics.rebuild(session, found)
+        finally:
+            await db.dispose()
+        return counted
+
+    try:
+        _print({"bookings_counted": asyncio.run(run())})
+    except BookdError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
 
 
 @user_app.command("create")

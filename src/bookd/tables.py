@@ -1,6 +1,7 @@
 """Every table, imported once so that `Base.metadata` knows them all (migrations, tests)."""
 
 from bookd.availability import models as _availability
+from bookd.bookings import counts as _booking_counts
 from bookd.bookings import models as _bookings
 from bookd.calendars import models as _calendars
 from bookd.catalog import models as _catalog
@@ -15,6 +16,7 @@ metadata = Base.metadata
 
 __all__ = [
     "_availability",
+    "_booking_counts",
     "_bookings",
     "_calendars",
     "_catalog",

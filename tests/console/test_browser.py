@@ -517,3 +517,98 @@ def test_opening_hours_offer_free_times_until_they_are_taken(tmp_path: Path) -> 
     if os.environ.get("BOOKD_WRITE_SCREENSHOTS"):
         for shot in shots.glob("*.png"):
             shutil.copy(shot, SCREENSHOTS / shot.name)
+
+
+def test_the_analytics_page(tmp_path: Path) -> None:
+    """A month of bookings made through the API; the Analytics page shows their figures and
+    charts, by week and by day, at desktop and phone widths."""
+    env = bookd_env(f"sqlite:///{tmp_path / 'bookd.db'}")
+    workspace = bookd_json("workspace", "create", "Studio", "--timezone", TZ, env=env, cwd=tmp_path)
+    admin = bookd_json(
+        "user", "create", "--workspace", str(workspace["workspace_id"]),
+        "--email", "numbers@example.com", env=env, cwd=tmp_path,
+    )  # fmt: skip
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    tz = ZoneInfo(TZ)
+    first = (datetime.now(tz) + timedelta(days=1)).replace(
+        hour=9, minute=0, second=0, microsecond=0
+    )
+    reasons = ["Feeling ill", "feeling  ILL", "Found another studio", "Too expensive"]
+    with serving(tmp_path, env) as base, sync_playwright() as p:
+        api = httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {workspace['api_key']}"}, timeout=30
+        )
+        for uid, name in (("yoga_60", "Yoga"), ("massage_30", "Massage")):
+            made = api.post(
+                "/v1/services", json={"service_uid": uid, "name": name, "default_duration": 60}
+            )
+            assert made.status_code == 201, made.text
+        for i in range(40):
+            start = first + timedelta(days=i % 28, hours=i % 8)
+            booking = api.post(
+                "/v1/bookings",
+                json={"service_uid": ("yoga_60", "massage_30")[i % 2], "bot_user_ns": f"tg:{i}",
+                      "start_time": start.isoformat()},
+            ).json()  # fmt: skip
+            path = f"/v1/bookings/{booking['id']}"
+            if i % 5 == 0:
+                assert (
+                    api.post(f"{path}/cancel", json={"reason": reasons[i % 4]}).status_code == 200
+                )
+            elif i % 5 in (1, 2):
+                assert api.post(f"{path}/complete").status_code == 200
+                assert api.post(f"{path}/rating", json={"rating": 3 + i % 3}).status_code == 200
+            elif i % 5 == 3:
+                assert api.post(f"{path}/no-show").status_code == 200
+        api.close()
+
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(base_url=base, viewport=DESKTOP)
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto("/sign-in")
+        page.fill("#email", "numbers@example.com")
+        page.fill("#password", str(admin["password"]))
+        page.click("button:has-text('Sign in')")
+        page.click("nav >> text=Analytics")
+        expect(page.locator("h1")).to_have_text("Analytics")
+        last = (first + timedelta(days=30)).date().isoformat()
+        page.fill("#a-from", first.date().isoformat())
+        page.fill("#a-to", last)
+        page.click("button:has-text('Show')")
+        expect(page.locator("#sum-bookings")).to_contain_text("40 starting in the range")
+        expect(page.locator("#reasons")).to_contain_text("Feeling ill (")
+        expect(page.locator("#sum-rating")).to_contain_text("average of 16")
+        charts = page.locator(".charts img")
+        expect(charts).to_have_count(5)
+        for i in range(5):  # every chart drawn: an image the browser could decode
+            chart = charts.nth(i)
+            chart.scroll_into_view_if_needed()
+            page.wait_for_function(
+                "(img) => img.complete && img.naturalWidth > 0", arg=chart.element_handle()
+            )
+        expect(page.locator("#periods tbody tr")).to_have_count(5)  # the weeks the month spans
+        shoot(page, shots, "analytics-desktop")
+        page.select_option("#a-service", "yoga_60")
+        page.select_option("#a-granularity", "day")
+        page.click("button:has-text('Show')")
+        expect(page.locator("#sum-bookings")).to_contain_text("20 starting in the range")
+        expect(page.locator("#periods tbody tr").first).to_be_visible()
+
+        phone = browser.new_context(
+            base_url=base, viewport=PHONE, storage_state=context.storage_state()
+        )
+        small = phone.new_page()
+        small.goto(f"/analytics?from={first.date().isoformat()}&to={last}")
+        expect(small.locator("#sum-bookings")).to_contain_text("40 starting in the range")
+        width = small.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"] + 1, width  # no sideways scrolling
+        shoot(small, shots, "analytics-phone")
+        phone.close()
+        context.close()
+        browser.close()
+
+    if os.environ.get("BOOKD_WRITE_SCREENSHOTS"):
+        for shot in shots.glob("*.png"):
+            shutil.copy(shot, SCREENSHOTS / shot.name)

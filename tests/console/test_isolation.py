@@ -76,6 +76,7 @@ def _intrude(
         "delivery_id": str(delivery["id"]),
         "key_id": str(key_id),
         "user_id": str(user_id),
+        "name": "statuses",  # a chart, asked for A's service
     }
     form = {
         "name": "Taken over",
@@ -101,18 +102,24 @@ def _intrude(
             for action in BOOKING_ACTIONS if "{action}" in path else [""]:
                 for plural in ("reminders", "followups") if "{plural}" in path else ["reminders"]:
                     url = path.format(**values, action=action, plural=plural)
+                    if path.startswith("/analytics"):
+                        url += f"?service_uid={uid}"
                     response = b.get(url) if method == "GET" else b.post(url, form)
                     assert response.status_code == 404, (method, url, response.status_code)
                     assert "A&#39;s" not in response.text and "A's" not in response.text
 
     # The routes without an object in their address act on B's own workspace only.
-    for path in ("/", "/services", "/bookings", "/triggers", "/settings", "/bookings?view=week"):
+    for path in (
+        "/", "/services", "/bookings", "/triggers", "/settings", "/bookings?view=week", "/analytics",
+    ):  # fmt: skip
         page = b.get(path)
         assert page.status_code == 200, path
         for secret in (uid, "A's own service", "a-contact", "A's hook", a_email):
             assert secret not in page.text.replace("&#39;", "'"), (path, secret)
     refused = b.post("/bookings", form)  # A's service_uid, from B
     assert refused.status_code == 404
+    analytics = b.get(f"/analytics?service_uid={uid}")  # named, not shown: unknown to B
+    assert analytics.status_code == 422 and "A&#39;s" not in analytics.text
     b.post("/services", {**form, "service_uid": uid})  # the same uid, in B: B's own service
     assert b.post("/triggers", form).status_code == 201
     assert b.post("/settings", form).status_code == 303

@@ -29,6 +29,8 @@ from bookd.actions.schemas import (
     ServiceParams,
     SlotsParams,
 )
+from bookd.analytics import service as analytics
+from bookd.analytics.schemas import AnalyticsQuery
 from bookd.bookings import queries, slots
 from bookd.bookings import service as bookings
 from bookd.bookings.domain import Action
@@ -58,6 +60,7 @@ class ActionName(StrEnum):
     mark_booking_no_show = "mark_booking_no_show"
     update_booking_rating = "update_booking_rating"
     list_available_slots = "list_available_slots"
+    analytics = "analytics"
 
 
 class ActionResult(BaseModel):
@@ -170,6 +173,11 @@ async def _slots(ctx: bookings.Context, p: SlotsParams) -> Any:
     return [slot.model_dump(mode="json") for slot in found.data]
 
 
+async def _analytics(ctx: bookings.Context, p: AnalyticsQuery) -> Any:
+    out = await analytics.report(ctx.session, ctx.workspace, p, ctx.now)
+    return out.model_dump(mode="json", by_alias=True)
+
+
 ACTIONS: dict[ActionName, tuple[type[BaseModel], Handler]] = {
     ActionName.list_booking_services: (NoParams, _list_services),
     ActionName.get_booking_service: (ServiceParams, _get_service),
@@ -185,16 +193,19 @@ ACTIONS: dict[ActionName, tuple[type[BaseModel], Handler]] = {
     ActionName.mark_booking_no_show: (BookingParams, _simple(Action.NO_SHOW)),
     ActionName.update_booking_rating: (RatingParams, _rate),
     ActionName.list_available_slots: (SlotsParams, _slots),
+    ActionName.analytics: (AnalyticsQuery, _analytics),
 }
+
 # The actions a customer token may not call (403 before the body, whatever it names): a service's
-# reminder and follow-up texts, and the booking actions that are not a customer's
-# (`domain.CUSTOMER_ACTIONS`, which the booking service holds to as well).
+# reminder and follow-up texts, the booking actions that are not a customer's
+# (`domain.CUSTOMER_ACTIONS`, which the booking service holds to as well), and the analytics.
 STAFF_ONLY = frozenset(
     {
         ActionName.list_booking_service_reminders,
         ActionName.list_booking_service_followups,
         ActionName.mark_booking_completed,
         ActionName.mark_booking_no_show,
+        ActionName.analytics,
     }
 )
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.bookings import payloads
+from bookd.bookings.counts import Facts
 from bookd.bookings.models import Booking, BookingLog, BookingMessage
 from bookd.bookings.rows import BookingRow, BotUserRow, ServiceRow
 from bookd.bookings.schemas import BookingFilters, BookingOut
@@ -52,6 +53,8 @@ class Loaded:
     reminders: list[Template] | None = None
     """The service's active reminder templates where already read (a creation reads them with
     the service); otherwise read when reminders are scheduled."""
+    counted: Facts | None = None
+    """What the booking counts for in the analytics counters, as read before a change to it."""
 
     def out(self) -> BookingOut:
         return BookingOut.of(self.booking, self.service, self.bot_user)

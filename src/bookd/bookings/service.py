@@ -20,7 +20,7 @@ from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.availability.models import ServiceAvailability
-from bookd.bookings import policy, slots
+from bookd.bookings import counts, policy, slots
 from bookd.bookings.domain import (
     Action,
     CustomerPolicy,
@@ -266,6 +266,7 @@ async def _locked(
     if ctx.customer is not None:
         until_start = loaded.booking.start_time - ctx.now
         customer_change(action, status, _customer_policy(loaded.service), until_start=until_start)
+    loaded.counted = await _facts(ctx, loaded.booking)
     return loaded, transition
 
 
@@ -361,7 +362,17 @@ async def delete_booking(ctx: Context, booking_id: int, *, if_match: int | None 
     loaded, transition = await _locked(ctx, booking_id, if_match, Action.DELETE)
     await _record_events(ctx, loaded, transition, extra={})
     session = ctx.session
-    await session.execute(delete(BookingMessage).where(BookingMessage.booking_id == booking_id))
+    # Deleted for good, history and all: it no longer counts in the analytics either.
+    tally = counts.Tally.empty()
+    tally.change(ctx.workspace.id, loaded.counted, None, ctx.tz)
+    removed = await session.execute(
+        delete(BookingMessage)
+        .where(BookingMessage.booking_id == booking_id)
+        .returning(BookingMessage.kind, BookingMessage.status, BookingMessage.scheduled_at)
+    )
+    for kind, status, at in removed:
+        tally.message(ctx.workspace.id, _ids(loaded), kind, status, at, ctx.tz, -1)
+    await counts.write(session, tally)
     await session.execute(delete(BookingLog).where(BookingLog.booking_id == booking_id))
     await session.execute(delete(Booking).where(Booking.id == booking_id))
     session.expunge(loaded.booking)
@@ -387,14 +398,18 @@ async def _apply(
     A `fresh` booking was inserted with its first status and version already.
     """
     booking = loaded.booking
+    if not fresh and loaded.counted is None:
+        raise RuntimeError("a change to a booking read without its counted facts (`_locked`)")
+    before = None if fresh else loaded.counted
     if not fresh:
         booking.status = transition.new.value
         booking.version += 1
         booking.updated_at = ctx.now
     reference = as_of or ctx.now
+    tally = counts.Tally.empty()
     scheduled = [
-        *await _effect(ctx, loaded, REMINDER, transition.reminders, transition, reference, fresh),
-        *await _effect(ctx, loaded, FOLLOWUP, transition.followups, transition, reference, fresh),
+        *await _effect(ctx, loaded, REMINDER, transition, reference, fresh, tally),
+        *await _effect(ctx, loaded, FOLLOWUP, transition, reference, fresh, tally),
     ]
     if _wakes(transition, booking, scheduled, ctx.now):
         await wakeup.announce(ctx.session)
@@ -414,6 +429,28 @@ async def _apply(
         ],
     )
     await _record_events(ctx, loaded, transition, extra=extra or {})
+    loaded.counted = await _facts(ctx, booking)
+    tally.change(ctx.workspace.id, before, loaded.counted, ctx.tz)
+    await counts.write(ctx.session, tally)
+
+
+async def _facts(ctx: Context, booking: Booking) -> counts.Facts:
+    """What the booking counts for now (whether a reminder was sent is read only where it
+    counts: for a booking completed or a no-show)."""
+    reminded = False
+    if booking.status in (Status.COMPLETED.value, Status.NO_SHOW.value):
+        reminded = (
+            await ctx.session.scalar(
+                select(BookingMessage.id)
+                .where(
+                    BookingMessage.booking_id == booking.id,
+                    BookingMessage.kind == REMINDER,
+                    BookingMessage.status == MessageStatus.SENT.value,
+                )
+                .limit(1)
+            )
+        ) is not None
+    return counts.Facts.of(booking, reminded=reminded)
 
 
 def _wakes(
@@ -477,16 +514,18 @@ async def _effect(
     ctx: Context,
     loaded: Loaded,
     kind: str,
-    effect: Effect,
     transition: Transition,
     reference: datetime,
     fresh: bool,
+    tally: counts.Tally,
 ) -> list[datetime]:
-    """Apply `effect` to the booking's `kind` messages; the times of the pending ones it made."""
+    """Apply the transition's effect to the booking's `kind` messages (counting those it skips
+    or removes in `tally`); the times of the pending ones it made."""
+    effect = transition.reminders if kind == REMINDER else transition.followups
     if effect is Effect.KEEP:
         return []
     if effect is Effect.SCHEDULE:
-        return await _schedule(ctx, loaded, kind, reference, fresh)
+        return await _schedule(ctx, loaded, kind, reference, fresh, tally)
     pending = (
         BookingMessage.booking_id == loaded.booking.id,
         BookingMessage.kind == kind,
@@ -494,16 +533,23 @@ async def _effect(
     )
     # SKIP or CANCEL: the pending ones become skipped or cancelled, the new status the reason.
     status = MessageStatus.SKIPPED if effect is Effect.SKIP else MessageStatus.CANCELLED
-    await ctx.session.execute(
+    changed = await ctx.session.execute(
         update(BookingMessage)
         .where(*pending)
         .values(status=status.value, skip_reason=f"booking {transition.new.value}")
+        .returning(BookingMessage.scheduled_at)
     )
+    for (at,) in changed:
+        tally.message(ctx.workspace.id, _ids(loaded), kind, status.value, at, ctx.tz)
     return []
 
 
+def _ids(loaded: Loaded) -> tuple[int, int]:
+    return loaded.booking.id, loaded.service.id
+
+
 async def _schedule(
-    ctx: Context, loaded: Loaded, kind: str, reference: datetime, fresh: bool
+    ctx: Context, loaded: Loaded, kind: str, reference: datetime, fresh: bool, tally: counts.Tally
 ) -> list[datetime]:
     """Instances from the service's active templates. Reminders keep what was sent and replace
     every unsent one; follow-ups are made once, when the booking becomes completed or no_show."""
@@ -520,9 +566,13 @@ async def _schedule(
                 )
             ).all()
         )
-        await ctx.session.execute(
-            delete(BookingMessage).where(*mine, BookingMessage.status != MessageStatus.SENT.value)
+        removed = await ctx.session.execute(
+            delete(BookingMessage)
+            .where(*mine, BookingMessage.status != MessageStatus.SENT.value)
+            .returning(BookingMessage.status, BookingMessage.scheduled_at)
         )
+        for status, at in removed:
+            tally.message(ctx.workspace.id, _ids(loaded), kind, status, at, ctx.tz, -1)
     templates = (
         loaded.reminders
         if kind == REMINDER and loaded.reminders is not None
@@ -537,6 +587,10 @@ async def _schedule(
     if rows:
         # One INSERT for all of them, no ORM objects: nothing in this transaction holds them.
         await insert_rows(ctx.session, MESSAGES, rows)
+    for row in rows:
+        tally.message(
+            ctx.workspace.id, _ids(loaded), kind, row["status"], row["scheduled_at"], ctx.tz
+        )
     return [row["scheduled_at"] for row in rows if row["status"] == MessageStatus.PENDING.value]
 
 
@@ -575,4 +629,5 @@ def _instance(
 async def apply_automatic(ctx: Context, loaded: Loaded, action: Action, *, as_of: datetime) -> None:
     """A change the clock makes (start, end, deactivate), counted from `as_of`, its due time."""
     transition = decide(Status(loaded.booking.status), action)
+    loaded.counted = await _facts(ctx, loaded.booking)
     await _apply(ctx, loaded, transition, details={"due_at": iso_z(as_of)}, as_of=as_of)

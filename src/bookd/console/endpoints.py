@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from bookd.console import (
     account_pages,
+    analytics_pages,
     booking_pages,
     catalog_pages,
     overview_pages,
@@ -33,6 +34,7 @@ ROUTERS: tuple[APIRouter, ...] = tuple(
         booking_pages,
         trigger_pages,
         settings_pages,
+        analytics_pages,
     )
 )
 

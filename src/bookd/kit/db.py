@@ -295,6 +295,30 @@ def insert_for(session: AsyncSession) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+async def add_counts(
+    session: AsyncSession | AsyncConnection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    labels: tuple[str, ...] = (),
+) -> None:
+    """Add `rows` to the counter rows of `table` with the same primary key (made at 0 where there
+    is none): each column that is neither part of the key nor one of `labels` (written when the
+    row is made, kept after) is a count, incremented by the row's value. One statement; a
+    negative value counts down."""
+    if not rows:
+        return
+    key = [c.name for c in table.primary_key.columns]
+    counts = [name for name in rows[0] if name not in key and name not in labels]
+    bind = session.get_bind() if isinstance(session, AsyncSession) else session
+    statement = (pg_insert if bind.dialect.name == "postgresql" else sqlite_insert)(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=key,
+        set_={name: table.c[name] + statement.excluded[name] for name in counts},
+    )
+    await session.execute(statement, rows)
+
+
 def partial_index(name: str, *columns: str, where: str) -> Index:
     """An index of the rows that match `where` (SQL both backends read alike) only."""
     return Index(name, *columns, postgresql_where=text(where), sqlite_where=text(where))

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookd.bookings import payloads, render
+from bookd.bookings import counts, payloads, render
 from bookd.bookings.domain import MessageStatus
 from bookd.bookings.rows import BookingRow, BotUserRow, MessageRow, ServiceRow
 from bookd.bookings.service import MESSAGES, REMINDER, Context, Loaded, write_logs
@@ -54,6 +54,7 @@ class Outgoing:
         self.skipped: list[dict[str, Any]] = []
         self.logs: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
+        self.counts = counts.Tally.empty()
         self._parts: dict[tuple[str, int, int], Any] = {}
 
     def _part(self, kind: str, key: int, version: int, make: Any) -> Any:
@@ -106,7 +107,9 @@ class Outgoing:
             )
         await write_logs(session, self.logs)
         await relay.write_relayed(session, self.events, self.now)
+        await counts.write(session, self.counts)
         self.sent, self.skipped, self.logs, self.events = {}, [], [], []
+        self.counts = counts.Tally.empty()
 
 
 def _placeholders(loaded: Sendable, workspace: Tenant) -> dict[str, str]:
@@ -156,6 +159,7 @@ def send_message(ctx: Context, loaded: Sendable, message: MessageRow, out: Outgo
     REMINDER_SENDING / FOLLOWUP_SENDING event, with the texts rendered for the bot user; written
     at `out.flush()`. An ORM object's own state is the caller's to update."""
     out.sent.setdefault(ctx.now, []).append(message.id)
+    _count(ctx, loaded, message, MessageStatus.SENT, out)
     out.logs.append(_message_log(ctx, loaded, message, f"send_{message.kind}"))
     is_reminder = message.kind == REMINDER
     table = out.placeholders(loaded, ctx.workspace)
@@ -170,9 +174,19 @@ def send_message(ctx: Context, loaded: Sendable, message: MessageRow, out: Outgo
     )
 
 
+def _count(
+    ctx: Context, loaded: Sendable, message: MessageRow, status: MessageStatus, out: Outgoing
+) -> None:
+    booking = (loaded.booking.id, loaded.service.id)
+    out.counts.message(
+        ctx.workspace.id, booking, message.kind, status.value, message.scheduled_at, ctx.tz
+    )
+
+
 def skip_message(
     ctx: Context, loaded: Sendable, message: MessageRow, reason: str, out: Outgoing
 ) -> None:
     """Mark a due reminder or follow-up skipped for `reason`; written at `out.flush()`."""
     out.skipped.append({"message_id": message.id, "reason": reason})
+    _count(ctx, loaded, message, MessageStatus.SKIPPED, out)
     out.logs.append(_message_log(ctx, loaded, message, f"skip_{message.kind}", reason))

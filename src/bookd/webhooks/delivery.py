@@ -273,6 +273,7 @@ class Dispatcher:
             by_trigger.setdefault(item.due.trigger_id, []).append(result)
         async with self.db.statements() as conn:
             await repository.record(conn, [result for _, result in ended], now)
+            await repository.count_ended(conn, [result for _, result in ended], now)
             for trigger_id, results in by_trigger.items():
                 await self._judge(conn, trigger_id, results, now)
 

@@ -5,10 +5,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, false, text
+from sqlalchemy import (
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bookd.kit.db import Base, BigId, partial_index
+from bookd.webhooks.counts import DAY_COLUMNS
 
 
 class Trigger(Base):
@@ -70,6 +84,13 @@ class Delivery(Base):
             "next_attempt_at",
             where="status = 'pending'",
         ),
+        # A trigger's last failure (`service.trigger_health`): few rows, as most deliveries succeed.
+        partial_index(
+            "ix_deliveries_trigger_id_failing",
+            "trigger_id",
+            "id",
+            where="status = 'failed' OR (status = 'pending' AND attempts > 0)",
+        ),
         {"sqlite_autoincrement": True},
     )
 
@@ -90,3 +111,16 @@ class DeliveryAttempt(Base):
         Index("ix_delivery_attempts_delivery_id_id", "delivery_id", "id"),
         {"sqlite_autoincrement": True},
     )
+
+
+# The analytics counters of deliveries that ended (`webhooks.counts`), per workspace and
+# workspace-local day; like `booking_days`, without foreign keys.
+DELIVERY_DAYS = Table(
+    "delivery_days",
+    Base.metadata,
+    Column("workspace_id", Integer, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("shard", SmallInteger, nullable=False),
+    *(Column(name, Integer, nullable=False, server_default=text("0")) for name in DAY_COLUMNS),
+    PrimaryKeyConstraint("workspace_id", "day", "shard"),
+)

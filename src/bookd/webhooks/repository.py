@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     BigInteger,
@@ -33,11 +34,15 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bookd.events.models import Event
-from bookd.kit.db import UTCDateTime
-from bookd.webhooks.models import Delivery, DeliveryAttempt, Trigger
+from bookd.kit.db import UTCDateTime, add_counts
+from bookd.webhooks import counts
+from bookd.webhooks.models import DELIVERY_DAYS, Delivery, DeliveryAttempt, Trigger
+from bookd.workspaces.models import Workspace
 
 DELIVERIES = cast(Table, Delivery.__table__)
 ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
+WORKSPACES = cast(Table, Workspace.__table__)
+ENDED = ("succeeded", "failed")
 TRIGGERS = cast(Table, Trigger.__table__)
 EVENTS = cast(Table, Event.__table__)
 
@@ -333,6 +338,29 @@ async def record(conn: AsyncConnection, results: list[Result], now: datetime) ->
             for r in results
         ],
     )
+
+
+async def count_ended(conn: AsyncConnection, results: list[Result], now: datetime) -> None:
+    """Add the deliveries of `results` that ended (succeeded, or failed for good) to the analytics
+    counters, on the workspace-local day they ended: those whose record this batch wrote (a lease
+    taken over by another worker is counted by that worker's record)."""
+    ended = {r.delivery_id: r for r in results if r.status in ENDED}
+    if not ended:
+        return
+    d, w = DELIVERIES.c, WORKSPACES.c
+    rows = await conn.execute(
+        select(d.id, d.workspace_id, w.timezone)
+        .join(WORKSPACES, w.id == d.workspace_id)
+        .where(d.id.in_(list(ended)), d.updated_at == now, d.status.in_(ENDED))
+    )
+    totals: dict[tuple[int, date, int], dict[str, int]] = {}
+    for delivery_id, workspace_id, timezone in rows:
+        result = ended[delivery_id]
+        day = now.astimezone(ZoneInfo(timezone)).date()
+        into = totals.setdefault((workspace_id, day, delivery_id % counts.SHARDS), {})
+        for column in counts.columns_of(result.status, result.latency_ms):
+            into[column] = into.get(column, 0) + 1
+    await add_counts(conn, DELIVERY_DAYS, counts.rows(totals))
 
 
 async def release(conn: AsyncConnection, leased: list[tuple[int, str]], at: datetime) -> None:

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
 from bookd.events.outbox import new_event_id
-from bookd.kit.db import added, page_of
+from bookd.kit.db import add_counts, added, page_of
 from bookd.kit.errors import NotFound, ValidationFailed, found
-from bookd.webhooks import signing
+from bookd.webhooks import counts, signing
 from bookd.webhooks.guard import Guard, UnsafeURL
-from bookd.webhooks.models import Delivery, DeliveryAttempt, Trigger
+from bookd.webhooks.models import DELIVERY_DAYS, Delivery, DeliveryAttempt, Trigger
+from bookd.webhooks.repository import ENDED
 from bookd.webhooks.schemas import DeliveryOut, TriggerCreate, TriggerUpdate
+from bookd.workspaces.models import Workspace
 
 # After a rotation the previous secret keeps signing this long.
 ROTATION_OVERLAP = timedelta(hours=24)
@@ -265,6 +268,7 @@ async def retry_delivery(
         session, workspace_id, delivery_id, lock=True
     )
     delivery.final = delivery.status != "pending"
+    await _uncount(session, workspace_id, [(delivery.id, delivery.status, delivery.updated_at)])
     delivery.status = "pending"
     delivery.next_attempt_at = now
     delivery.lease = None
@@ -274,6 +278,31 @@ async def retry_delivery(
     )
     await session.flush()
     return delivery, event_id, event_type
+
+
+async def _uncount(
+    session: AsyncSession, workspace_id: int, deliveries: list[tuple[int, str, datetime]]
+) -> None:
+    """Take deliveries that ended (id, status, when) out of the analytics counters: they are
+    sent once more, and counted again when that ends."""
+    ended = [(i, status, at) for i, status, at in deliveries if status in ENDED]
+    if not ended:
+        return
+    timezone = await session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id))
+    latencies = dict(
+        (await session.execute(
+            select(DeliveryAttempt.delivery_id, func.max(DeliveryAttempt.latency_ms))
+            .where(DeliveryAttempt.delivery_id.in_([i for i, _, _ in ended]), DeliveryAttempt.succeeded)
+            .group_by(DeliveryAttempt.delivery_id)
+        )).all()
+    )  # fmt: skip
+    totals: dict[tuple[int, date, int], dict[str, int]] = {}
+    for delivery_id, status, at in ended:
+        day = at.astimezone(ZoneInfo(timezone or "UTC")).date()
+        into = totals.setdefault((workspace_id, day, delivery_id % counts.SHARDS), {})
+        for column in counts.columns_of(status, latencies.get(delivery_id, 0)):
+            into[column] = into.get(column, 0) - 1
+    await add_counts(session, DELIVERY_DAYS, counts.rows(totals))
 
 
 async def recover(
@@ -288,13 +317,18 @@ async def recover(
         trigger.disabled_reason = None
     _close_circuit(trigger)
     trigger.updated_at = now
+    failed = (
+        Delivery.trigger_id == trigger.id,
+        Delivery.status == "failed",
+        Delivery.updated_at >= since,
+    )
+    requeued = await session.execute(
+        select(Delivery.id, Delivery.status, Delivery.updated_at).where(*failed)
+    )
+    await _uncount(session, workspace_id, list(requeued))
     result = await session.execute(
         update(Delivery)
-        .where(
-            Delivery.trigger_id == trigger.id,
-            Delivery.status == "failed",
-            Delivery.updated_at >= since,
-        )
+        .where(*failed)
         .values(
             status="pending",
             final=True,
