@@ -98,6 +98,19 @@ def markdown() -> int:
     document = json.loads((RESULTS / "latest.json").read_text())
     rows = [Row(**row) for row in document["results"]]
     line = facts_line(document["machine"])
+    # A workload added since the last full run: its rows from the partial run that measured it,
+    # with that run's facts on a line of their own.
+    partial = RESULTS / "partial.json"
+    if partial.exists():
+        extra = json.loads(partial.read_text())
+        known = {row.name.split(" ", 1)[0] for row in rows}
+        added = [
+            Row(**row) for row in extra["results"] if row["name"].split(" ", 1)[0] not in known
+        ]
+        if added:
+            rows += added
+            workloads = sorted({row.name.split(" ", 1)[0] for row in added})
+            line += f"; {', '.join(workloads)}: {facts_line(extra['machine'])}"
     for path, chosen in (
         (ROOT / "docs" / "performance.md", rows),
         (ROOT / "README.md", [row for row in rows if row.target]),
