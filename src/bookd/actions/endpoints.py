@@ -38,9 +38,9 @@ from bookd.bookings.endpoints import Ctx, StaffCtx
 from bookd.bookings.schemas import BookingCreate, BookingFilters, MessageOut, RescheduleBody
 from bookd.catalog import service as catalog
 from bookd.catalog.schemas import ServiceOut, TemplateOut
-from bookd.kit.errors import NotFound, ValidationFailed
+from bookd.kit.errors import NotFound
 from bookd.kit.pagination import INT32_MAX, decode_cursor, next_cursor
-from bookd.kit.web import UnitOfWorkRoute, errors, validation_details
+from bookd.kit.web import UnitOfWorkRoute, errors, invalid
 
 router = APIRouter(prefix="/v1/actions", tags=["actions"], route_class=UnitOfWorkRoute)
 
@@ -210,22 +210,30 @@ STAFF_ONLY = frozenset(
 )
 
 
-def _parse(model: type[BaseModel], params: dict[str, Any]) -> BaseModel:
+def parse_params(name: ActionName, params: dict[str, Any]) -> BaseModel:
+    """The action's parameters read from `params`, or 422 naming each field that is not valid."""
+    model, _handler = ACTIONS[name]
     try:
         return model.model_validate(params)
     except ValidationError as exc:
-        raise ValidationFailed(
-            "the action's parameters are not valid", validation_details(exc.errors())
-        ) from None
+        raise invalid(exc.errors()) from None
 
 
-def _operation(name: ActionName, model: type[BaseModel], handler: Handler) -> None:
+async def perform(name: ActionName, ctx: bookings.Context, params: BaseModel) -> ActionResult:
+    """The action `name` with its parameters, for whoever `ctx` names: the one path of the action
+    API and of the MCP tools. Whether the caller may use it at all (`STAFF_ONLY`) is the edge's
+    check, made before the parameters are read."""
+    _model, handler = ACTIONS[name]
+    result = await handler(ctx, params)
+    return result if isinstance(result, ActionResult) else ActionResult(data=result)
+
+
+def _operation(name: ActionName, model: type[BaseModel]) -> None:
     """`POST /v1/actions/<name>`, its body typed by the action's parameters (`model`) in OpenAPI;
     no body at all stands for `{}`."""
 
     async def endpoint(ctx: bookings.Context, params: BaseModel | None = None) -> ActionResult:
-        result = await handler(ctx, params if params is not None else _parse(model, {}))
-        return result if isinstance(result, ActionResult) else ActionResult(data=result)
+        return await perform(name, ctx, params if params is not None else parse_params(name, {}))
 
     # The body's type is the action's own model, set here (FastAPI reads the signature).
     described = Body(description=model.__doc__ or "The action's parameters")
@@ -249,5 +257,5 @@ def _operation(name: ActionName, model: type[BaseModel], handler: Handler) -> No
     )(endpoint)
 
 
-for _name, (_model, _handler) in ACTIONS.items():
-    _operation(_name, _model, _handler)
+for _name, (_model, _) in ACTIONS.items():
+    _operation(_name, _model)

@@ -28,6 +28,17 @@ class BookdError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def body(self) -> dict[str, Any]:
+        """The refusal as the API answers it."""
+        return error_body(self.code, self.message, self.details)
+
+
+def error_body(
+    code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The one shape of every error answer: `{"error": {"code", "message", "details"}}`."""
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
 
 T = TypeVar("T")
 

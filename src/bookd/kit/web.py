@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bookd.kit.db import Database
-from bookd.kit.errors import BookdError
+from bookd.kit.errors import BookdError, ValidationFailed, error_body
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def error_response(
 ) -> JSONResponse:
     return JSONResponse(
         status_code=status,
-        content={"error": {"code": code, "message": message, "details": details or []}},
+        content=error_body(code, message, details),
         headers=headers,
     )
 
@@ -143,6 +143,15 @@ def validation_details(errors: Any) -> list[dict[str, Any]]:
     ]
 
 
+def invalid(problems: Any) -> ValidationFailed:
+    """The refusal of input that is not valid (pydantic's `problems`), each problem named: at most
+    `MAX_DETAILS` of them, the message saying how many more there are."""
+    message = "the request is not valid"
+    if len(problems) > MAX_DETAILS:
+        message += f" ({len(problems)} problems; the first {MAX_DETAILS} are listed)"
+    return ValidationFailed(message, validation_details(problems))
+
+
 NOT_JSON = "the body must be JSON: send Content-Type: application/json"
 
 
@@ -168,10 +177,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if not_json(request, problems):
             detail = {"field": "body", "code": "not_json", "message": NOT_JSON}
             return error_response(422, "validation_error", NOT_JSON, [detail])
-        message = "the request is not valid"
-        if len(problems) > MAX_DETAILS:
-            message += f" ({len(problems)} problems; the first {MAX_DETAILS} are listed)"
-        return error_response(422, "validation_error", message, validation_details(problems))
+        refusal = invalid(problems)
+        return error_response(422, refusal.code, refusal.message, refusal.details)
 
     async def on_http(_request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

@@ -135,12 +135,17 @@ async def authenticate(request: Request) -> None:
     request.state.key_check = await identify(request.app.state.db, token, now)
 
 
+def require_staff(caller: Caller) -> None:
+    """403 for a customer token: what it asks for is the workspace's staff's."""
+    if caller.customer is not None:
+        raise Forbidden("a customer token cannot use this: it needs the workspace's API key")
+
+
 async def authenticate_staff(request: Request) -> None:
     """`authenticate`, and 403 for a customer token: the route is for the workspace's staff."""
     await authenticate(request)
     check: KeyCheck = request.state.key_check
-    if check.caller.customer is not None:
-        raise Forbidden("a customer token cannot use this: it needs the workspace's API key")
+    require_staff(check.caller)
 
 
 @before_body(authenticate)
