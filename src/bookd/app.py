@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Route
 
 import bookd
 from bookd.actions.endpoints import router as actions_router
+from bookd.agents.server import HttpEndpoint as McpEndpoint
 from bookd.analytics.endpoints import router as analytics_router
 from bookd.availability.endpoints import router as availability_router
 from bookd.bookings.endpoints import router as bookings_router
@@ -49,6 +51,7 @@ def create_app(
     """The API and the admin console; with `run_worker`, the scheduler runs in the same process (`bookd serve`)."""
     settings = settings or Settings.from_env()
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    mcp = McpEndpoint(db)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -57,7 +60,8 @@ def create_app(
             asyncio.create_task(Worker(db, settings, clock=clock).run(stop)) if run_worker else None
         )
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             stop.set()
             if task is not None:
@@ -96,6 +100,8 @@ def create_app(
         app.include_router(router)
 
     install_console(app)
+    # MCP over streamable HTTP: AI agents use the actions as tools (`bookd.agents`).
+    app.router.routes.append(Route("/mcp", mcp, include_in_schema=False))
     # Outermost: every body arrives within its limits.
     app.add_middleware(
         BodyLimits, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout_seconds

@@ -1,10 +1,11 @@
-"""The `bookd` command: serve, migrate, first-run setup, workspaces and API keys."""
+"""The `bookd` command: serve, migrate, first-run setup, workspaces and API keys, MCP on stdio."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
@@ -150,6 +151,37 @@ def worker_command(
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(run())
+
+
+MCP_TOKEN = "BOOKD_MCP_TOKEN"
+
+
+@app.command("mcp")
+def mcp_command() -> None:
+    """Serve the MCP tools on stdin and stdout, for an AI agent runtime on this machine. The
+    credential, an API key (every tool, as staff) or a customer token (the customer's tools),
+    comes from BOOKD_MCP_TOKEN; it is checked at every request. Applies migrations first."""
+    from bookd.agents.server import serve_stdio
+
+    token = os.environ.get(MCP_TOKEN, "").strip()
+    if not token:
+        typer.echo(f"error: set {MCP_TOKEN} to an API key or a customer token", err=True)
+        raise typer.Exit(2)
+    url = Settings.from_env().database_url
+    migrate.upgrade(url)
+
+    async def run() -> None:
+        db = Database(url, pool_size=2)
+        try:
+            await serve_stdio(db, token, system_now)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except BookdError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _freeze_heap() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
@@ -112,6 +113,21 @@ async def get_bot_user(
     if customer is not None and user is not None and user.id != customer.bot_user_id:
         user = None
     return found(user, f"bot user {ns!r}")
+
+
+async def bot_user_timezones(
+    session: AsyncSession, workspace_id: int, nss: Collection[str]
+) -> dict[str, str]:
+    """The timezone of each of the bot users `nss` that has set one, by `ns`."""
+    if not nss:
+        return {}
+    rows = await session.execute(
+        select(BotUser.ns, BotUser.timezone).where(
+            BotUser.workspace_id == workspace_id,
+            BotUser.ns.in_(sorted(nss)),
+        )
+    )
+    return {ns: timezone for ns, timezone in rows if timezone}
 
 
 async def ensure_bot_user(

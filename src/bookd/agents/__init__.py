@@ -1,0 +1,1 @@
+"""The MCP server: bookd's actions as tools for AI agents, over streamable HTTP and stdio."""
