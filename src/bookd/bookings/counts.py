@@ -179,6 +179,15 @@ class Tally:
                 self.reasons[reason] += sign * amount
                 self.texts.setdefault(reason, said[:REASON_KEY_LENGTH])
 
+    def merge(self, other: Tally) -> None:
+        for key, columns in other.days.items():
+            for column, amount in columns.items():
+                self.days[key][column] += amount
+        for reason, amount in other.reasons.items():
+            self.reasons[reason] += amount
+        for reason, said in other.texts.items():
+            self.texts.setdefault(reason, said)
+
     def day_rows(self) -> list[dict[str, Any]]:
         rows = []
         for (workspace_id, service_id, day, shard), columns in self.days.items():
@@ -232,6 +241,8 @@ def booking_reasons(facts: Facts, tz: ZoneInfo) -> dict[tuple[int, date, str, st
 
 
 async def write(session: AsyncSession, tally: Tally) -> None:
-    """Add what `tally` gathered to the counters (in the caller's transaction)."""
+    """Add what `tally` gathered to the counters (in the caller's transaction): once, at its end,
+    so that concurrent transactions take the counter rows' locks in one order (`add_counts`
+    sorts them) and hold no other lock waited for after them."""
     await add_counts(session, BOOKING_DAYS, tally.day_rows())
     await add_counts(session, BOOKING_REASONS, tally.reason_rows(), labels=("reason",))

@@ -372,7 +372,7 @@ async def delete_booking(ctx: Context, booking_id: int, *, if_match: int | None 
     )
     for kind, status, at in removed:
         tally.message(ctx.workspace.id, _ids(loaded), kind, status, at, ctx.tz, -1)
-    await counts.write(session, tally)
+    await _count(ctx, tally)
     await session.execute(delete(BookingLog).where(BookingLog.booking_id == booking_id))
     await session.execute(delete(Booking).where(Booking.id == booking_id))
     session.expunge(loaded.booking)
@@ -431,7 +431,15 @@ async def _apply(
     await _record_events(ctx, loaded, transition, extra=extra or {})
     loaded.counted = await _facts(ctx, booking)
     tally.change(ctx.workspace.id, before, loaded.counted, ctx.tz)
-    await counts.write(ctx.session, tally)
+    await _count(ctx, tally)
+
+
+async def _count(ctx: Context, tally: counts.Tally) -> None:
+    """A change's counter changes: gathered by the caller (`Context.counts`), or written now."""
+    if ctx.counts is not None:
+        ctx.counts.merge(tally)
+    else:
+        await counts.write(ctx.session, tally)
 
 
 async def _facts(ctx: Context, booking: Booking) -> counts.Facts:

@@ -310,6 +310,8 @@ async def add_counts(
         return
     key = [c.name for c in table.primary_key.columns]
     counts = [name for name in rows[0] if name not in key and name not in labels]
+    # Rows in key order: two transactions adding to the same rows lock them in the same order.
+    rows = sorted(rows, key=lambda row: tuple(row[k] for k in key))
     bind = session.get_bind() if isinstance(session, AsyncSession) else session
     statement = (pg_insert if bind.dialect.name == "postgresql" else sqlite_insert)(table)
     statement = statement.on_conflict_do_update(

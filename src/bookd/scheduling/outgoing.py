@@ -55,6 +55,8 @@ class Outgoing:
         self.logs: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.counts = counts.Tally.empty()
+        """The batch's analytics counter changes, its changes' too (`Context.counts`): written
+        once, at the batch's end (`scheduler.run_batch`)."""
         self._parts: dict[tuple[str, int, int], Any] = {}
 
     def _part(self, kind: str, key: int, version: int, make: Any) -> Any:
@@ -107,9 +109,7 @@ class Outgoing:
             )
         await write_logs(session, self.logs)
         await relay.write_relayed(session, self.events, self.now)
-        await counts.write(session, self.counts)
         self.sent, self.skipped, self.logs, self.events = {}, [], [], []
-        self.counts = counts.Tally.empty()
 
 
 def _placeholders(loaded: Sendable, workspace: Tenant) -> dict[str, str]:

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bookd.bookings import policy
+from bookd.bookings import counts, policy
 from bookd.bookings import service as bookings
 from bookd.bookings.domain import OPEN, Action, MessageStatus, Status
 from bookd.bookings.models import Booking, BookingMessage
@@ -210,7 +210,9 @@ async def run_batch(
     due_rows = await _pending_rows(session, [b.id for b in fast], now)
     out = outgoing.Outgoing(now)
     contexts = {
-        w.id: bookings.Context(session=session, workspace=w, actor=ACTOR, now=now)
+        w.id: bookings.Context(
+            session=session, workspace=w, actor=ACTOR, now=now, counts=out.counts
+        )
         for w in workspaces.values()
     }
     for b in fast:
@@ -223,6 +225,7 @@ async def run_batch(
     if slow:
         await _transitions(session, sorted(slow), contexts, now, stale_window, result, out)
     await out.flush(session)
+    await counts.write(session, out.counts)
     await session.flush()
     return result
 
