@@ -6,14 +6,17 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from bookd.kit.schemas import Input
+from bookd.kit.schemas import EARLIEST, LATEST, Input
 
 Granularity = Literal["day", "week", "month"]
 # A report covers at most this many days (ten years by month; a year by day is 366 rows a service).
 MAX_DAYS = 3660
 MAX_PERIODS = 400
+# The days a report may name: those of the instants bookd takes, so that a period's first and last
+# day (a week or month around them) are dates too.
+FIRST_DAY, LAST_DAY = EARLIEST.date(), LATEST.date() - timedelta(days=1)
 
 
 class AnalyticsQuery(Input):
@@ -21,6 +24,13 @@ class AnalyticsQuery(Input):
     end: date | None = Field(None, alias="to", description="Last day, included")
     service_uid: str | None = Field(None, max_length=50)
     granularity: Granularity = "week"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _within(cls, value: date | None) -> date | None:
+        if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+            raise ValueError(f"a date from {FIRST_DAY} to {LAST_DAY}")
+        return value
 
     @model_validator(mode="after")
     def _range(self) -> AnalyticsQuery:
