@@ -53,7 +53,14 @@ from bookd.events.payloads import dumps
 from bookd.kit import wakeup
 from bookd.kit.clock import iso_z
 from bookd.kit.db import insert_rows
-from bookd.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from bookd.kit.errors import (
+    Conflict,
+    CustomerRefused,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+)
 from bookd.workspaces import service as workspaces
 
 # For the rows written in bulk with Core statements (no ORM objects).
@@ -261,13 +268,42 @@ async def _locked(
                 }
             ],
         )
-    status = Status(loaded.booking.status)
-    transition = decide(status, action, requested)
+    transition = decide(Status(loaded.booking.status), action, requested)
     if ctx.customer is not None:
-        until_start = loaded.booking.start_time - ctx.now
-        customer_change(action, status, _customer_policy(loaded.service), until_start=until_start)
+        _customer_check(ctx, loaded, action)
     loaded.counted = await _facts(ctx, loaded.booking)
     return loaded, transition
+
+
+def _customer_check(ctx: Context, loaded: Loaded, action: Action) -> None:
+    """409 for a change of its booking that the rules for customers or the service's customer
+    policy refuse the customer now."""
+    until_start = loaded.booking.start_time - ctx.now
+    status = Status(loaded.booking.status)
+    customer_change(action, status, _customer_policy(loaded.service), until_start=until_start)
+
+
+# The changes of its own booking a customer is offered (the self-service page), in this order.
+CUSTOMER_OFFERS = (Action.CONFIRM, Action.RESCHEDULE, Action.CANCEL, Action.RATE)
+
+
+def customer_offers(ctx: Context, loaded: Loaded) -> dict[Action, str | None]:
+    """What a customer may do of its booking now, decided as its change would be (`_locked`): each
+    change the booking's status allows it, with None where the service's customer policy allows
+    it too, else the policy's refusal. A change the status refuses is left out."""
+    status = Status(loaded.booking.status)
+    offers: dict[Action, str | None] = {}
+    for action in CUSTOMER_OFFERS:
+        try:
+            decide(status, action)
+            _customer_check(ctx, loaded, action)
+        except InvalidTransition:
+            continue
+        except CustomerRefused as refusal:
+            offers[action] = refusal.message
+            continue
+        offers[action] = None
+    return offers
 
 
 def _customer_policy(service: BookingService) -> CustomerPolicy:

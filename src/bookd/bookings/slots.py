@@ -103,10 +103,12 @@ async def list_slots(
     now: datetime,
     *,
     customer: Customer | None = None,
+    exclude_booking_id: int | None = None,
 ) -> SlotsOut:
     """Free start times of a service in a window, with the capacity left, in the asked timezone
     (default: the workspace's). A service without settings is open around the clock. A customer
-    sees an active service's only (`catalog.get_service`)."""
+    sees an active service's only (`catalog.get_service`). `exclude_booking_id`: the times a
+    booking could be moved to, its own time not counted as taken (as its reschedule is checked)."""
     service = await catalog.get_service(session, workspace.id, service_uid, customer=customer)
     row = await find_settings(session, service.id)
     service_rules = rules_of(row)
@@ -118,7 +120,14 @@ async def list_slots(
     if service.status != "active":
         found: Sequence[rules.Slot] = []
     else:
-        taken = await busy(session, service.id, start, end + length, service_rules)
+        taken = await busy(
+            session,
+            service.id,
+            start,
+            end + length,
+            service_rules,
+            exclude_booking_id=exclude_booking_id,
+        )
         found = rules.slots(
             service_rules,
             tz,
@@ -138,6 +147,36 @@ async def list_slots(
             )
             for s in found
         ],
+    )
+
+
+async def day_slots(
+    session: AsyncSession,
+    workspace: Tenant,
+    service_uid: str,
+    day: date,
+    now: datetime,
+    *,
+    duration: int | None = None,
+    timezone: str | None = None,
+    customer: Customer | None = None,
+    exclude_booking_id: int | None = None,
+) -> SlotsOut:
+    """`list_slots` of one day, midnight to midnight in `timezone` (default: the workspace's): the
+    free times a page offers for a day picked."""
+    asked: dict[str, Any] = {"from": day.isoformat(), "to": (day + timedelta(days=1)).isoformat()}
+    if duration is not None:
+        asked["duration"] = duration
+    if timezone is not None:
+        asked["timezone"] = timezone
+    return await list_slots(
+        session,
+        workspace,
+        service_uid,
+        SlotQuery.model_validate(asked),
+        now,
+        customer=customer,
+        exclude_booking_id=exclude_booking_id,
     )
 
 

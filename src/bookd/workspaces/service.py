@@ -202,18 +202,25 @@ async def issue_customer_token(
             "ttl_seconds", "out_of_range", "a customer token lasts from a second to 30 days"
         )
     bot_user = await ensure_bot_user(session, workspace_id, bot_user_ns, now)
-    token = CUSTOMER_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = await added(
-        session,
-        CustomerToken(
-            workspace_id=workspace_id,
-            bot_user_id=bot_user.id,
-            token_hash=hash_key(token),
-            created_at=now,
-            expires_at=now + ttl,
-        ),
-    )
+    values, token = customer_token_values(workspace_id, bot_user.id, now, now + ttl)
+    row = await added(session, CustomerToken(**values))
     return IssuedCustomerToken(row, token)
+
+
+def customer_token_values(
+    workspace_id: int, bot_user_id: int, now: datetime, expires_at: datetime
+) -> tuple[dict[str, Any], str]:
+    """A new token for a bot user: the values of its row (the token hashed) and the token, for
+    callers that insert many rows in one statement (the scheduler's links, `[MANAGE_URL]`)."""
+    token = CUSTOMER_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    values = {
+        "workspace_id": workspace_id,
+        "bot_user_id": bot_user_id,
+        "token_hash": hash_key(token),
+        "created_at": now,
+        "expires_at": expires_at,
+    }
+    return values, token
 
 
 async def list_customer_tokens(
