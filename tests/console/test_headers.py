@@ -13,7 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
-from bookd.console.headers import CONTENT_SECURITY_POLICY, ConsoleHeaders
+from bookd.console.web import error_page
+from bookd.kit.pages import CONTENT_SECURITY_POLICY, PageHeaders
 from tests.conftest import Api
 from tests.console.support import PASSWORD, browser, new_admin, signed_in
 
@@ -109,7 +110,7 @@ def test_a_server_error_is_the_consoles_error_page_with_the_headers() -> None:
     async def failing(scope: Scope, receive: Receive, send: Send) -> None:
         raise RuntimeError("a fault")
 
-    app = ConsoleHeaders(failing, sections=frozenset({"broken"}), static=frozenset())
+    app = PageHeaders(failing, sections=frozenset({"broken"}), static=frozenset(), error=error_page)
     answer = TestClient(app, raise_server_exceptions=False).get("/broken/page")
     assert answer.status_code == 500
     assert "text/html" in answer.headers["content-type"]

@@ -11,18 +11,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.console import auth
 from bookd.console.web import (
-    CSRF_FIELD,
     SESSION_COOKIE,
     SIGN_IN_COOKIE,
     ConsoleRoute,
-    CsrfRefused,
     SignedIn,
+    new_sign_in_token,
+    render,
+)
+from bookd.kit.pages import (
+    CSRF_FIELD,
+    CsrfRefused,
     field_errors,
     form_data,
-    new_sign_in_token,
     parse,
     read_form,
-    render,
     same_token,
     set_cookie,
 )

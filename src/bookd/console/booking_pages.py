@@ -3,15 +3,14 @@ status allows, and creating a booking."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import ValidationError
 
 from bookd.availability import service as availability
-from bookd.availability.schemas import SlotOut, SlotQuery
+from bookd.availability.schemas import SlotOut
 from bookd.bookings import queries
 from bookd.bookings import service as bookings
 from bookd.bookings import slots as free_time
@@ -28,17 +27,23 @@ from bookd.bookings.schemas import (
 from bookd.calendars import service as calendars
 from bookd.catalog import service as catalog
 from bookd.console import audit, auth
-from bookd.console.web import (
-    ConsoleRoute,
-    SignedIn,
-    day_start,
+from bookd.console.web import ConsoleRoute, SignedIn, day_start, from_local
+from bookd.kit.errors import BookdError, InvalidTransition, ValidationFailed
+from bookd.kit.pages import (
+    A_DATE,
+    MAX_ID,
+    IdInPath,
+    TextInQuery,
+    WordInPath,
+    day_asked,
     error_status,
     field_errors,
+    first_error,
     form_data,
-    from_local,
     parse,
+    read_day,
+    read_number,
 )
-from bookd.kit.errors import BookdError, InvalidTransition, ValidationFailed
 from bookd.kit.schemas import EARLIEST, LATEST, NO_NUL
 from bookd.scheduling.service import planned_followups
 from bookd.workspaces import service as workspaces
@@ -46,16 +51,10 @@ from bookd.workspaces.auth import api_key_actor
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
-MAX_ID = 2**31 - 1
-BookingId = Annotated[int, Path(ge=1, le=MAX_ID)]
-ActionName = Annotated[str, Path(max_length=20, pattern=NO_NUL)]
-Text = Annotated[str, Query(pattern=NO_NUL)]
+BookingId = IdInPath
+ActionName = WordInPath
+Text = TextInQuery
 PAGE_SIZE = 50
-# The days the console lists and offers: those of the instants the API takes, so that a day's
-# neighbours, its week and its midnight in any timezone are dates and instants too.
-FIRST_DAY, LAST_DAY = EARLIEST.date(), LATEST.date() - timedelta(days=1)
-A_DATE = f"a date from {FIRST_DAY} to {LAST_DAY}, such as 2030-01-31"
-DIGITS = re.compile(r"[0-9]{1,18}")
 STATUSES = [s.value for s in Status]
 # The buttons of a booking's page, in the order shown; which appear is the domain's decision.
 ACTIONS = (
@@ -92,15 +91,6 @@ def allowed_actions(status: str) -> list[str]:
     return allowed
 
 
-def _date(value: str) -> date | None:
-    """The date written, if it is one the console shows; else None."""
-    try:
-        day = date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-    return day if day is not None and FIRST_DAY <= day <= LAST_DAY else None
-
-
 def _instant(value: str) -> datetime | None:
     """The start time a page of the list continues after, if it is one; else None (page one)."""
     try:
@@ -108,12 +98,6 @@ def _instant(value: str) -> datetime | None:
     except ValueError:
         return None
     return instant if instant and instant.tzinfo and EARLIEST <= instant <= LATEST else None
-
-
-def _number(value: str, maximum: int) -> int | None:
-    """A number written in ASCII digits (`isdigit` also takes "²", which `int` refuses), up to
-    `maximum`; else None."""
-    return int(value) if DIGITS.fullmatch(value) and int(value) <= maximum else None
 
 
 @router.get("/bookings")
@@ -152,15 +136,15 @@ async def bookings_list(
     week_days: list[date] = []
     if view == "week":
         today = page.now.astimezone(tz).date()
-        anchor = _date(query.get("week", "")) or today
+        anchor = read_day(query.get("week", "")) or today
         monday = anchor - timedelta(days=anchor.weekday())
         week_days = [monday + timedelta(days=i) for i in range(7)]
         start_from, start_to = day_start(monday, tz), day_start(monday + timedelta(days=7), tz)
     else:
         for name in ("from", "to"):
-            if query.get(name) and _date(query[name]) is None:
+            if query.get(name) and read_day(query[name]) is None:
                 errors[name] = A_DATE
-        first, last = _date(query.get("from", "")), _date(query.get("to", ""))
+        first, last = read_day(query.get("from", "")), read_day(query.get("to", ""))
         start_from = day_start(first, tz) if first else None
         start_to = day_start(last + timedelta(days=1), tz) if last else None
     raw = {
@@ -171,7 +155,7 @@ async def bookings_list(
         "start_to": start_to,
     }
     rows: list[bookings.Loaded] = []
-    after_id = _number(query.get("after", ""), MAX_ID)
+    after_id = read_number(query.get("after", ""), MAX_ID)
     try:
         filters = parse(BookingFilters, raw)
         limit = 500 if view == "week" else PAGE_SIZE
@@ -234,31 +218,18 @@ async def _new_page(
     active = [s for s in services if s.status == "active"]
     chosen = next((s for s in active if s.service_uid == values.get("service_uid")), None)
     chosen = chosen or (active[0] if active else None)
-    day = _date(values.get("day", "")) or page.now.astimezone(page.tz).date()
-    if values.get("day") and _date(values["day"]) is None:
-        errors["day"] = A_DATE
+    day = day_asked(values.get("day", ""), page.now.astimezone(page.tz).date(), errors)
     slots: list[SlotOut] | None = None
     if chosen is not None and await availability.find_settings(page.session, chosen.id):
         # Only a service with settings offers slots: without, every time is free.
-        duration = values.get("duration", "").strip()
-        query: dict[str, Any] = {
-            "from": day.isoformat(),
-            "to": (day + timedelta(days=1)).isoformat(),
-        }
-        minutes = _number(duration, 9999)
-        if minutes is not None:
-            query["duration"] = minutes
+        minutes = read_number(values.get("duration", "").strip(), 9999)
         try:
-            found = await free_time.list_slots(
-                page.session,
-                page.workspace,
-                chosen.service_uid,
-                SlotQuery.model_validate(query),
-                page.now,
+            found = await free_time.day_slots(
+                page.session, page.workspace, chosen.service_uid, day, page.now, duration=minutes
             )
             slots = found.data
         except (ValidationError, BookdError) as exc:
-            errors.setdefault("day", next(iter(field_errors(exc).values()), "not valid"))
+            errors.setdefault("day", first_error(exc))
             slots = []
     return page.render(
         "booking_new.html",
@@ -388,7 +359,7 @@ async def booking_page(page: SignedIn, booking_id: BookingId) -> Response:
 
 def _version(form: dict[str, str]) -> int | None:
     """The version the page showed: a change made meanwhile refuses the action (409)."""
-    return _number(form.get("version", ""), 2**63 - 1)
+    return read_number(form.get("version", ""), 2**63 - 1)
 
 
 @router.post("/bookings/{booking_id}/{action}")

@@ -19,17 +19,9 @@ from bookd.catalog.schemas import (
     TemplateUpdate,
 )
 from bookd.console import availability_form
-from bookd.console.web import (
-    ConsoleRoute,
-    SignedIn,
-    error_status,
-    field_errors,
-    form_data,
-    from_local,
-    offset_text,
-    parse,
-)
+from bookd.console.web import ConsoleRoute, SignedIn, from_local, offset_text
 from bookd.kit.errors import BookdError, NotFound
+from bookd.kit.pages import error_status, field_errors, form_data, parse
 from bookd.kit.schemas import NO_NUL
 from bookd.scheduling.schemas import PreviewStart
 from bookd.scheduling.service import preview as schedule_preview

@@ -1,4 +1,5 @@
-"""The console's routes, gathered for `app.py`, its static files and the headers of its answers."""
+"""The console's routes, gathered for `app.py`, its static files and the headers of its answers
+(`kit.pages.PageHeaders`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
-from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from bookd.console import (
@@ -18,7 +18,8 @@ from bookd.console import (
     settings_pages,
     trigger_pages,
 )
-from bookd.console.headers import ConsoleHeaders
+from bookd.console.web import error_page
+from bookd.kit.pages import PageHeaders, first_segment, sections_of
 
 STATIC = Path(__file__).parent / "static"
 STATIC_PATH = "/console-static"
@@ -44,20 +45,11 @@ async def favicon() -> FileResponse:
     return FileResponse(STATIC / "favicon.ico", media_type="image/x-icon")
 
 
-def _first_segment(path: str) -> str:
-    return path.split("/", 2)[1]
-
-
 def install(app: FastAPI) -> None:
     for router in ROUTERS:
         app.include_router(router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="console-static")
     app.add_api_route(FAVICON_PATH, favicon, methods=["GET", "HEAD"], include_in_schema=False)
-    static = frozenset(_first_segment(p) for p in (STATIC_PATH, FAVICON_PATH))
-    pages = frozenset(
-        _first_segment(route.path)
-        for router in ROUTERS
-        for route in router.routes
-        if isinstance(route, APIRoute)
-    )
-    app.add_middleware(ConsoleHeaders, sections=pages | static, static=static)
+    static = frozenset(first_segment(p) for p in (STATIC_PATH, FAVICON_PATH))
+    sections = sections_of(ROUTERS) | static
+    app.add_middleware(PageHeaders, sections=sections, static=static, error=error_page)

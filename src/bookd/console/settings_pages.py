@@ -11,17 +11,10 @@ from pydantic import ValidationError
 
 from bookd.calendars import service as calendars
 from bookd.console import auth
-from bookd.console.web import (
-    ConsoleRoute,
-    Page,
-    SignedIn,
-    error_status,
-    field_errors,
-    form_data,
-    parse,
-)
+from bookd.console.web import ConsoleRoute, Page, SignedIn
 from bookd.kit.errors import BookdError, Conflict
 from bookd.kit.http import public_base
+from bookd.kit.pages import error_status, field_errors, form_data, parse
 from bookd.workspaces import service as workspaces
 from bookd.workspaces.schemas import ApiKeyCreate, WorkspaceUpdate
 

@@ -10,18 +10,11 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from bookd.catalog import service as catalog
-from bookd.console.web import (
-    ConsoleRoute,
-    Page,
-    SignedIn,
-    error_status,
-    field_errors,
-    form_data,
-    parse,
-)
+from bookd.console.web import ConsoleRoute, Page, SignedIn
 from bookd.events.models import Event
 from bookd.events.types import EventType
 from bookd.kit.errors import BookdError, NotFound
+from bookd.kit.pages import error_status, field_errors, form_data, parse
 from bookd.webhooks import service as webhooks
 from bookd.webhooks.guard import Guard
 from bookd.webhooks.models import Delivery

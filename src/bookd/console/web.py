@@ -1,104 +1,65 @@
-"""The console's plumbing: one transaction per request, the signed-in admin, CSRF, templates,
-form decoding and error mapping. Pages live in the `*_pages` modules beside this one."""
+"""The console's plumbing: the signed-in admin, its CSRF token, templates, times in the
+workspace's zone and the console's error page. Pages live in the `*_pages` modules beside this
+one; what every set of pages shares (one transaction per request, forms, cookies, headers) is
+`kit.pages`'."""
 
 from __future__ import annotations
 
-import hmac
 import secrets
-from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
-from urllib.parse import quote, unquote
+from typing import Annotated, Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.routing import APIRoute
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.bookings import service as bookings
 from bookd.console import auth
-from bookd.kit.db import Database
-from bookd.kit.errors import BookdError
-from bookd.kit.web import validation_details
+from bookd.kit.pages import (
+    CSRF_FIELD,
+    CsrfRefused,
+    PageRoute,
+    html_page,
+    read_form,
+    read_lists,
+    redirect_with_notice,
+    same_token,
+    templates,
+)
 from bookd.workspaces.models import Workspace
 
 SESSION_COOKIE = "bookd_session"
 # Before sign-in there is no session to hold a CSRF token: the sign-in form's token is
 # double-submitted, as this cookie and as a form field.
 SIGN_IN_COOKIE = "bookd_sign_in"
-CSRF_FIELD = "csrf_token"
-# What an action did, said once on the page it redirects to (then the cookie is cleared).
-NOTICE_COOKIE = "bookd_notice"
-NOTICE_FOR = timedelta(minutes=1)
 
-TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(["html"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
-
-M = TypeVar("M", bound=BaseModel)
+TEMPLATES = templates(Path(__file__).parent / "templates")
 
 
 class SignInRequired(Exception):
     """No valid session: the browser is sent to the sign-in page."""
 
 
-class CsrfRefused(Exception):
-    """A form without the session's CSRF token: refused, nothing done."""
+class ConsoleRoute(PageRoute):
+    """A console request: one transaction (`kit.pages.PageRoute`); a refusal is the console's
+    error page, and a request without a valid session goes to the sign-in page."""
 
+    csrf_refusal = "The form expired or did not come from this console: reload it."
 
-class ConsoleRoute(APIRoute):
-    """A console request is one transaction, like an API request (its body read before the
-    transaction begins), with two differences: a handler that shows a refused form calls
-    `Page.refused()`, which rolls back what was tried (the page is then read in a fresh
-    transaction), and refusals become HTML pages instead of JSON."""
+    def refusal_page(self, status: int, message: str) -> Response:
+        return error_page(status, message)
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-        read_only = (self.methods or set()) <= {"GET", "HEAD"}
-
-        async def run(request: Request) -> Response:
-            db: Database = request.app.state.db
-            try:
-                # The whole form before the transaction: no client holds a transaction open.
-                await request.body()
-            except BookdError as exc:
-                return error_page(exc.status_code, exc.message)
-            async with db.session(read_only=read_only) as session:
-                request.state.session = session
-                try:
-                    response = await handler(request)
-                except SignInRequired:
-                    await session.rollback()
-                    target = request.url.path
-                    if request.method == "GET" and request.url.query:
-                        target += "?" + request.url.query
-                    return RedirectResponse(f"/sign-in?next={quote(target)}", status_code=303)
-                except CsrfRefused:
-                    await session.rollback()
-                    return error_page(
-                        403, "The form expired or did not come from this console: reload it."
-                    )
-                except (BookdError, RequestValidationError) as exc:
-                    await session.rollback()
-                    if isinstance(exc, RequestValidationError):
-                        return error_page(404, "There is nothing at this address.")
-                    return error_page(exc.status_code, exc.message)
-                except BaseException:
-                    await session.rollback()
-                    raise
-                await session.commit()
-                return response
-
-        return run
+    def answer_to(self, request: Request, exc: Exception) -> Response | None:
+        if not isinstance(exc, SignInRequired):
+            return None
+        target = request.url.path
+        if request.method == "GET" and request.url.query:
+            target += "?" + request.url.query
+        return RedirectResponse(f"/sign-in?next={quote(target)}", status_code=303)
 
 
 def error_page(status: int, message: str) -> HTMLResponse:
@@ -151,60 +112,6 @@ def day_start(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
-# --- forms -------------------------------------------------------------------------------------
-
-
-def form_data(
-    form: dict[str, str],
-    fields: Iterable[str],
-    *,
-    ints: Iterable[str] = (),
-    optional: Iterable[str] = (),
-) -> dict[str, Any]:
-    """The named fields of a posted form as the API's JSON body would hold them: numbers as
-    numbers (what is not a number is left as text, for the schema to refuse), empty optional
-    fields left out. The schema does every check."""
-    ints, optional = set(ints), set(optional)
-    data: dict[str, Any] = {}
-    for name in fields:
-        if name not in form:
-            continue
-        value = form[name]
-        if name in optional and value.strip() == "":
-            continue
-        if name in ints:
-            try:
-                data[name] = int(value.strip())
-            except ValueError:
-                data[name] = value
-        else:
-            data[name] = value
-    return data
-
-
-def parse(model: type[M], data: dict[str, Any]) -> M:
-    return model.model_validate(data)
-
-
-def error_status(exc: ValidationError | BookdError) -> int:
-    """The status a refused form answers with: the API's own for a refusal, 422 for bad input."""
-    return exc.status_code if isinstance(exc, BookdError) else 422
-
-
-def field_errors(exc: ValidationError | BookdError) -> dict[str, str]:
-    """The message to show next to each field, from the same errors the API would answer."""
-    details = validation_details(exc.errors()) if isinstance(exc, ValidationError) else exc.details
-    errors: dict[str, str] = {}
-    for detail in details:
-        name = str(detail.get("field", "")).split(".")[0] or "form"
-        errors.setdefault(name, str(detail.get("message", "")))
-    if isinstance(exc, BookdError) and not errors:
-        errors["form"] = exc.message
-    elif isinstance(exc, BookdError) and exc.status_code != 422:
-        errors.setdefault("form", exc.message)
-    return errors
-
-
 # --- the signed-in admin -----------------------------------------------------------------------
 
 
@@ -248,28 +155,25 @@ class Page:
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         tz = self.tz
-        notice = unquote(self.request.cookies.get(NOTICE_COOKIE, ""))[:300]
-        html = render(
-            template,
-            page=self,
-            notice=notice,
-            csrf=self.current.session.csrf_token,
-            tz_name=self.workspace.timezone,
-            local=lambda v: local(v, tz),
-            local_input=lambda v: local_input(v, tz),
-            path=self.request.url.path,
-            **context,
-        )
-        response = HTMLResponse(html, status_code=status)
-        if notice:
-            response.delete_cookie(NOTICE_COOKIE, path="/")
-        return response
+
+        def html(notice: str) -> str:
+            return render(
+                template,
+                page=self,
+                notice=notice,
+                csrf=self.current.session.csrf_token,
+                tz_name=self.workspace.timezone,
+                local=lambda v: local(v, tz),
+                local_input=lambda v: local_input(v, tz),
+                path=self.request.url.path,
+                **context,
+            )
+
+        return html_page(self.request, html, status)
 
     def redirect(self, url: str, notice: str) -> RedirectResponse:
         """After an action: to `url`, which then says `notice` (what was done) once."""
-        response = RedirectResponse(url, status_code=303)
-        set_cookie(response, self.request, NOTICE_COOKIE, quote(notice), NOTICE_FOR)
-        return response
+        return redirect_with_notice(self.request, url, notice)
 
 
 async def _current(request: Request, session: AsyncSession, now: datetime) -> auth.Current:
@@ -278,19 +182,6 @@ async def _current(request: Request, session: AsyncSession, now: datetime) -> au
     if current is None:
         raise SignInRequired()
     return current
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    form = await request.form()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
-async def read_lists(request: Request) -> dict[str, list[str]]:
-    lists: dict[str, list[str]] = {}
-    for key, value in (await request.form()).multi_items():
-        if isinstance(value, str):
-            lists.setdefault(key, []).append(value)
-    return lists
 
 
 async def get_page(request: Request) -> Page:
@@ -310,27 +201,5 @@ async def get_page(request: Request) -> Page:
 SignedIn = Annotated[Page, Depends(get_page)]
 
 
-def same_token(given: str | None, expected: str | None) -> bool:
-    if not given or not expected:
-        return False
-    return hmac.compare_digest(given.encode(), expected.encode())
-
-
 def new_sign_in_token() -> str:
     return secrets.token_urlsafe(32)
-
-
-def set_cookie(
-    response: Response, request: Request, name: str, value: str, max_age: timedelta
-) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=int(max_age.total_seconds()),
-        httponly=True,
-        samesite="lax",
-        # Behind TLS (directly, or a proxy whose X-Forwarded-Proto uvicorn trusts) the cookie is
-        # never sent in clear.
-        secure=request.url.scheme == "https",
-        path="/",
-    )
