@@ -1,8 +1,9 @@
-"""No input answers a server error: every route of the API and of the console, driven with generated
-strings, numbers and dates on both databases.
+"""No input answers a server error: every route of the API, of the console and of the self-service
+page, driven with generated strings, numbers and dates on both databases.
 
 The routes are read from the app itself: the API's operations from its OpenAPI document, the
-console's from `console.endpoints.ROUTERS`, so that a new route is driven without a change here.
+console's from `console.endpoints.ROUTERS` and the self-service page's from
+`selfservice.endpoints.ROUTERS`, so that a new route is driven without a change here.
 Each parameter is given, one at a time, every value of `EDGES` (the inputs that once answered 500:
 a NUL, which PostgreSQL text cannot hold; dates in the years 1 and 9999, whose neighbours are not
 dates; numbers beyond a database integer), and then hypothesis draws whole requests whose values are
@@ -10,7 +11,7 @@ either real (objects seeded in the workspace, or what the console's own pages li
 their forms) or hostile.
 
 Every answer must be below 500; the test client re-raises an exception of the app, which fails the
-test as well. An error answer of the API is JSON in the documented shape; the console answers HTML
+test as well. An error answer of the API is JSON in the documented shape; the pages answer HTML
 (or the API's JSON 404 for a path no route takes), never plain text. A NUL in a path or query
 parameter a route declares is refused (4xx) on both databases.
 
@@ -42,10 +43,14 @@ from bookd.app import create_app
 from bookd.config import Settings
 from bookd.console.endpoints import ROUTERS
 from bookd.console.web import SESSION_COOKIE
+from bookd.selfservice.endpoints import ROUTERS as SELF_SERVICE_ROUTERS
+from bookd.selfservice.web import CUSTOMER_COOKIE
 from bookd.workspaces import service as workspaces
 from tests import factories
 from tests.conftest import Api, new_workspace
 from tests.console.support import Browser, new_admin
+from tests.selfservice.support import follow
+from tests.selfservice.support import page as self_service_page
 
 EXAMPLES = int(os.environ.get("BOOKD_FUZZ_EXAMPLES", "8"))
 FUZZ = settings(
@@ -386,13 +391,19 @@ def test_api_operation_answers_no_server_error(operation: Operation, api_world: 
 
 # --- the console ---------------------------------------------------------------------------------
 
-CONSOLE_ROUTES = [
-    (method, route)
-    for router in ROUTERS
-    for route in router.routes
-    if isinstance(route, APIRoute)
-    for method in sorted(route.methods or ())
-]
+
+def _routes(routers: tuple[Any, ...]) -> list[tuple[str, APIRoute]]:
+    return [
+        (method, route)
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in sorted(route.methods or ())
+    ]
+
+
+CONSOLE_ROUTES = _routes(ROUTERS)
+SELF_SERVICE_ROUTES = _routes(SELF_SERVICE_ROUTERS)
 
 
 def _declared_query(route: APIRoute) -> set[str]:
@@ -476,6 +487,11 @@ class ConsoleWorld:
     def csrf(self) -> str:
         return self.browser.csrf
 
+    def keep_signed_in(self) -> None:
+        """After a request: a new session if the fuzzer ended this one."""
+        if SESSION_COOKIE not in self.browser.cookies:
+            self.sign_in_again()
+
     def sign_in_again(self) -> None:
         """After a sign-out (or a session the fuzzer ended): a new session and its CSRF token."""
         self.browser.cookies.pop(SESSION_COOKIE, None)
@@ -500,16 +516,22 @@ def _seed_console(api: Api) -> None:
     new_admin(api)  # another admin, whom the settings page offers to remove
 
 
-def _crawl(world: ConsoleWorld, start: list[str], *, per_route: int = 3) -> None:
-    """Follow the console's own links, a few pages per route, collecting links and forms."""
-    routes = [r for m, r in CONSOLE_ROUTES if m == "GET"]
+def _crawl(
+    world: ConsoleWorld,
+    start: list[str],
+    *,
+    per_route: int = 3,
+    routes: list[tuple[str, APIRoute]] = CONSOLE_ROUTES,
+) -> None:
+    """Follow the pages' own links, a few pages per route, collecting links and forms."""
+    gets = [r for m, r in routes if m == "GET"]
     seen: set[str] = set()
     visits: dict[str, int] = {}
     queue = list(start)
     while queue:
         url = queue.pop(0)
         path = urlsplit(url).path
-        route = next((r for r in routes if r.path_regex.match(path)), None)
+        route = next((r for r in gets if r.path_regex.match(path)), None)
         if url in seen or route is None or visits.get(route.path, 0) >= per_route:
             continue
         seen.add(url)
@@ -609,8 +631,15 @@ class RoutePlan:
 
 
 def _owner(method: str, path: str) -> APIRoute | None:
-    """The console route that answers `method path`: the first that matches, as in the app."""
-    return next((r for m, r in CONSOLE_ROUTES if m == method and r.path_regex.match(path)), None)
+    """The page route that answers `method path`: the first that matches, as in the app."""
+    return next(
+        (
+            r
+            for m, r in CONSOLE_ROUTES + SELF_SERVICE_ROUTES
+            if m == method and r.path_regex.match(path)
+        ),
+        None,
+    )
 
 
 def plan(world: ConsoleWorld, method: str, route: APIRoute) -> RoutePlan:
@@ -679,8 +708,7 @@ def call_console(
     check_console(response, refused=refused, what=what)
     if response.status_code == 403:
         world.tokens.clear()
-    if SESSION_COOKIE not in world.browser.cookies:
-        world.sign_in_again()
+    world.keep_signed_in()
 
 
 def _form_token(world: ConsoleWorld, form: Form) -> str:
@@ -718,14 +746,8 @@ def _distinct(forms: list[Form]) -> list[Form]:
     return list({frozenset(f.fields): f for f in reversed(forms)}.values())
 
 
-@pytest.mark.parametrize(
-    ("method", "route"),
-    CONSOLE_ROUTES,
-    ids=[f"{m} {r.path}" for m, r in CONSOLE_ROUTES],
-)
-def test_console_route_answers_no_server_error(
-    method: str, route: APIRoute, console: ConsoleWorld
-) -> None:
+def drive(console: ConsoleWorld, method: str, route: APIRoute) -> None:
+    """Every edge in each of the route's parameters and form fields, then generated requests."""
     route_plan = plan(console, method, route)
     defaults = {n: (v[0] if v else "1") for n, v in route_plan.path_values.items()}
     posted = method == "POST"
@@ -792,13 +814,95 @@ def test_console_route_answers_no_server_error(
     run()
 
 
+# --- the self-service page ------------------------------------------------------------------------
+
+
+@dataclass
+class SelfServiceWorld(ConsoleWorld):
+    """A customer's browser, with the link's cookie, on the pages of its bookings, and what they
+    offer. `email` is unused: a customer does not sign in."""
+
+    token: str = ""
+    uid: str = ""
+    ns: str = ""
+    """The service and the bot user of the customer's bookings."""
+
+    def keep_signed_in(self) -> None:
+        """After a request: the cookie again (the page never drops it; a fuzzed link might)."""
+        if CUSTOMER_COOKIE not in self.browser.cookies:
+            self.browser = follow(self.api, int(self.fresh["booking_id"][0]), self.token)
+
+
+@pytest.fixture(scope="module")
+def self_service_world(client: TestClient) -> SelfServiceWorld:
+    api = new_workspace(client, timezone="Pacific/Kiritimati")
+    uid = factories.service(api, service_uid=f"svc-{secrets.token_hex(3)}")["service_uid"]
+    factories.template(api, uid, "followups", days=1)
+    assert api.put(f"/v1/services/{uid}/availability", {"capacity": 2}).status_code == 200
+    ns = f"fuzz-{secrets.token_hex(3)}"
+    pending = factories.booking(api, service_uid=uid, bot_user_ns=ns)["id"]
+    done = factories.booking(api, service_uid=uid, bot_user_ns=ns)["id"]
+    assert api.post(f"/v1/bookings/{done}/complete").status_code == 200
+    token = factories.customer(api, bot_user_ns=ns, ttl_seconds=86400).key
+    world = SelfServiceWorld(
+        api=api,
+        browser=follow(api, pending, token),
+        email="",
+        links=[],
+        forms=[],
+        token=token,
+        uid=uid,
+        ns=ns,
+        fresh={"booking_id": [str(pending)]},
+    )
+    start = [self_service_page(pending), self_service_page(done)]
+    _crawl(world, start, routes=SELF_SERVICE_ROUTES)
+    assert {f.action.rsplit("/", 1)[1] for f in world.forms if f.method == "POST"} == {
+        "confirm",
+        "reschedule",
+        "cancel",
+        "rating",
+    }
+    return world
+
+
+@pytest.fixture
+def self_service(self_service_world: SelfServiceWorld) -> SelfServiceWorld:
+    """The world with a pending booking of this test's own (the previous route's examples may have
+    cancelled or moved those the pages showed)."""
+    world = self_service_world
+    start = factories.future(days=40)
+    booking = factories.booking(
+        world.api, service_uid=world.uid, bot_user_ns=world.ns, start_time=start
+    )
+    world.fresh = {"booking_id": [str(booking["id"])]}
+    return world
+
+
+# Each page route with the fixture of the world its pages are driven in.
+PAGE_ROUTES = [("console", m, r) for m, r in CONSOLE_ROUTES] + [
+    ("self_service", m, r) for m, r in SELF_SERVICE_ROUTES
+]
+
+
+@pytest.mark.parametrize(
+    ("world", "method", "route"),
+    PAGE_ROUTES,
+    ids=[f"{m} {r.path}" for _, m, r in PAGE_ROUTES],
+)
+def test_page_route_answers_no_server_error(
+    world: str, method: str, route: APIRoute, request: pytest.FixtureRequest
+) -> None:
+    drive(request.getfixturevalue(world), method, route)
+
+
 # --- coverage ------------------------------------------------------------------------------------
 
 
 def test_every_route_with_parameters_is_driven() -> None:
     """A route this module does not reach would be one nobody fuzzes: every route that takes a
     parameter is an operation of the document or a console route."""
-    console = {(m, r.path) for m, r in CONSOLE_ROUTES}
+    console = {(m, r.path) for m, r in CONSOLE_ROUTES + SELF_SERVICE_ROUTES}
     documented = {(o.method, o.path) for o in OPERATIONS}
     for route in APP.routes:
         if not isinstance(route, APIRoute):

@@ -31,6 +31,7 @@ from bookd.kit.errors import NotFound, Unauthorized
 from bookd.kit.http import install as install_http
 from bookd.kit.web import install_error_handlers
 from bookd.scheduling.endpoints import router as scheduler_router
+from bookd.selfservice.endpoints import install as install_selfservice
 from bookd.webhooks.endpoints import router as webhooks_router
 from bookd.worker import Worker
 from bookd.workspaces.endpoints import router as bot_users_router
@@ -100,6 +101,7 @@ def create_app(
         app.include_router(router)
 
     install_console(app)
+    install_selfservice(app)
     # MCP over streamable HTTP: AI agents use the actions as tools (`bookd.agents`).
     app.router.routes.append(Route("/mcp", mcp, include_in_schema=False))
     # Outermost: every body arrives within its limits.

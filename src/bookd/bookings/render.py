@@ -11,6 +11,15 @@ from zoneinfo import ZoneInfo
 
 PLACEHOLDER = re.compile(r"\[([A-Z_]+)\]")
 
+# `[MANAGE_URL]`: the booking's self-service page, with a customer token of its bot user in the
+# link. Not among `values`: a token is issued only for a message that holds the placeholder, as it
+# is sent (`scheduling.outgoing`).
+MANAGE_URL = "MANAGE_URL"
+_MANAGE_PLACEHOLDER = f"[{MANAGE_URL}]"
+# The page's address; the token travels once in the query and is then kept in a cookie.
+MANAGE_PATH = "/my/{booking_id}"
+MANAGE_TOKEN_PARAM = "t"
+
 
 @dataclass(frozen=True)
 class Facts:
@@ -59,3 +68,15 @@ def render(text: str, table: dict[str, str]) -> str:
     return "".join(
         [piece if i % 2 == 0 else get(piece, f"[{piece}]") for i, piece in enumerate(pieces)]
     )
+
+
+def holds_manage_url(*texts: str) -> bool:
+    """Whether any of `texts` holds `[MANAGE_URL]` (a substring test: what a message that does not
+    costs the scheduler)."""
+    return any(_MANAGE_PLACEHOLDER in text for text in texts)
+
+
+def manage_url(base: str, booking_id: int, token: str) -> str:
+    """The self-service link of a booking under `base` (the public URL), carrying `token` (URL-safe
+    as issued: `bkc_` and base64url)."""
+    return f"{base}{MANAGE_PATH.format(booking_id=booking_id)}?{MANAGE_TOKEN_PARAM}={token}"
