@@ -45,9 +45,9 @@ test: lint typecheck pytest
 docs-examples: install
 	BOOKD_WRITE_EXAMPLES=1 $(BIN)/pytest -q tests/webhooks/test_examples.py
 
-# Retakes the console's screenshots in docs/screenshots/ (the browser test takes them every run).
+# Retakes the screenshots in docs/screenshots/ (the browser tests take them every run).
 screenshots: install browser
-	BOOKD_WRITE_SCREENSHOTS=1 $(BIN)/pytest -q tests/console/test_browser.py
+	BOOKD_WRITE_SCREENSHOTS=1 $(BIN)/pytest -q tests/console/test_browser.py tests/selfservice/test_browser.py
 
 # Benchmarks (see "Performance" in the README); BOOKD_BENCH_QUICK=1 for a short run.
 # wrk is the load generator when it can be installed; otherwise an async httpx client stands in.

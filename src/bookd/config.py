@@ -11,6 +11,9 @@ from bookd.kit.wakeup import WAKE_WITHIN
 from bookd.webhooks.guard import Guard
 
 DEFAULT_DATABASE_URL = "sqlite:///./bookd.db"
+# Where links sent in messages point without BOOKD_PUBLIC_URL: `bookd serve`'s own default
+# address, which only a browser on the same machine reaches.
+LOCAL_URL = "http://127.0.0.1:8000"
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,12 @@ class Settings:
         if settings.public_url and not settings.public_url.startswith(("http://", "https://")):
             raise ValueError("BOOKD_PUBLIC_URL must start with http:// or https://")
         return settings
+
+    @property
+    def link_base(self) -> str:
+        """What links sent in reminders and follow-ups (`[MANAGE_URL]`) are built under: no request
+        names an address there."""
+        return self.public_url or LOCAL_URL
 
     @property
     def guard(self) -> Guard:

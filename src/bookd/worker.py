@@ -82,6 +82,7 @@ class Worker:
                 now,
                 batch_size=self.settings.scheduler_batch_size,
                 stale_window=self.settings.stale_window,
+                link_base=self.settings.link_base,
             )
             self.processed += sum(result.counts.values())
             if heartbeat and (

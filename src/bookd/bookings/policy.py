@@ -47,6 +47,21 @@ def initial_status(scheduled_at: datetime, now: datetime) -> MessageStatus:
     return MessageStatus.PENDING if scheduled_at >= now else MessageStatus.SKIPPED
 
 
+# A `[MANAGE_URL]` link keeps working this long after the booking's last follow-up: a customer
+# who reads it days later can still rate the booking.
+LINK_MARGIN = timedelta(days=7)
+
+
+def link_expiry(
+    end: datetime, followups: list[tuple[int, int, int]], *, tz: ZoneInfo, now: datetime
+) -> datetime:
+    """When a `[MANAGE_URL]` link sent at `now` expires: the time of the booking's last follow-up
+    (`followups`: the service's active ones as (days, hours, minutes)), or its end if it has none,
+    and never before `now`, plus `LINK_MARGIN`."""
+    times = [followup_time(end, days=d, hours=h, minutes=m, tz=tz) for d, h, m in followups]
+    return max([end, now, *times]) + LINK_MARGIN
+
+
 def skip_reason(
     *,
     kind: str,

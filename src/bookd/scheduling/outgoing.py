@@ -1,26 +1,39 @@
 """The scheduler's bulk writer: the sends and skips of due reminders and follow-ups, with their
-audit rows and events, collected for a batch and written one statement per table."""
+audit rows and events, collected for a batch and written one statement per table; and the
+customer tokens of the `[MANAGE_URL]` links that the sent texts carry."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookd.bookings import counts, payloads, render
+from bookd.bookings import counts, payloads, policy, render
 from bookd.bookings.domain import MessageStatus
 from bookd.bookings.rows import BookingRow, BotUserRow, MessageRow, ServiceRow
-from bookd.bookings.service import MESSAGES, REMINDER, Context, Loaded, write_logs
+from bookd.bookings.service import (
+    FOLLOWUP,
+    MESSAGES,
+    REMINDER,
+    TEMPLATES,
+    Context,
+    Loaded,
+    write_logs,
+)
 from bookd.events import outbox
 from bookd.events.payloads import dumps
 from bookd.events.types import EventType
 from bookd.kit.clock import iso_z
-from bookd.kit.db import in_ids
+from bookd.kit.db import in_ids, insert_rows
 from bookd.webhooks import relay
-from bookd.workspaces.models import Tenant
+from bookd.workspaces import service as workspaces
+from bookd.workspaces.models import CustomerToken, Tenant
+
+CUSTOMER_TOKENS = cast(Table, CustomerToken.__table__)
 
 
 @dataclass
@@ -36,6 +49,17 @@ class Snapshot:
 Sendable = Loaded | Snapshot
 
 
+@dataclass
+class _Link:
+    """A customer token issued for a `[MANAGE_URL]` link, written at `Outgoing.flush`, which sets
+    its expiry from the service's follow-ups."""
+
+    values: dict[str, Any]
+    service_id: int
+    end: datetime
+    tz: ZoneInfo
+
+
 class Outgoing:
     """The sends and skips of due reminders and follow-ups of one scheduler batch, with their audit
     rows and events, written in bulk: one statement per table instead of ORM objects and a flush
@@ -48,8 +72,15 @@ class Outgoing:
     change to a booking bumps its version, which is part of the key).
     """
 
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, now: datetime, *, link_base: str | None = None) -> None:
         self.now = now
+        self.link_base = link_base
+        """The public URL `[MANAGE_URL]` links are built under; None: the placeholder is left as
+        written."""
+        self.links: list[_Link] = []
+        # The token of each booking's link in this batch (by booking and end): a second message of
+        # the booking in the same batch carries the same link.
+        self._tokens: dict[tuple[int, datetime], str] = {}
         self.sent: dict[datetime, list[int]] = {}
         self.skipped: list[dict[str, Any]] = []
         self.logs: list[dict[str, Any]] = []
@@ -90,6 +121,23 @@ class Outgoing:
         )
         return table
 
+    def manage_url(self, ctx: Context, loaded: Sendable) -> str | None:
+        """The booking's self-service link, with a new customer token of its bot user (written at
+        `flush`, in the transaction of the send); None without a `link_base`. The stored token is
+        hashed: a link sent in an earlier batch cannot be sent again, so each batch issues its own."""
+        if self.link_base is None:
+            return None
+        booking = loaded.booking
+        key = (booking.id, booking.end_time)
+        token = self._tokens.get(key)
+        if token is None:
+            values, token = workspaces.customer_token_values(
+                ctx.workspace.id, loaded.bot_user.id, self.now, expires_at=self.now
+            )
+            self.links.append(_Link(values, loaded.service.id, booking.end_time, ctx.tz))
+            self._tokens[key] = token
+        return render.manage_url(self.link_base, booking.id, token)
+
     async def flush(self, session: AsyncSession) -> None:
         table = MESSAGES
         dialect = session.get_bind().dialect.name
@@ -109,7 +157,33 @@ class Outgoing:
             )
         await write_logs(session, self.logs)
         await relay.write_relayed(session, self.events, self.now)
-        self.sent, self.skipped, self.logs, self.events = {}, [], [], []
+        if self.links:
+            await _write_links(session, self.links, self.now)
+        self.sent, self.skipped, self.logs, self.events, self.links = {}, [], [], [], []
+
+
+async def _write_links(session: AsyncSession, links: list[_Link], now: datetime) -> None:
+    """The customer tokens of the batch's links, each expiring after its booking's last follow-up
+    (`policy.link_expiry`): the services' active follow-ups read in one statement, the tokens
+    inserted in another."""
+    dialect = session.get_bind().dialect.name
+    rows = await session.execute(
+        select(
+            TEMPLATES.c.service_id, TEMPLATES.c.days, TEMPLATES.c.hours, TEMPLATES.c.minutes
+        ).where(
+            in_ids(dialect, TEMPLATES.c.service_id),
+            TEMPLATES.c.kind == FOLLOWUP,
+            TEMPLATES.c.status == "active",
+        ),
+        {"ids": list({link.service_id for link in links})},
+    )
+    followups: dict[int, list[tuple[int, int, int]]] = {}
+    for service_id, days, hours, minutes in rows:
+        followups.setdefault(service_id, []).append((days, hours, minutes))
+    for link in links:
+        offsets = followups.get(link.service_id, [])
+        link.values["expires_at"] = policy.link_expiry(link.end, offsets, tz=link.tz, now=now)
+    await insert_rows(session, CUSTOMER_TOKENS, [link.values for link in links])
 
 
 def _placeholders(loaded: Sendable, workspace: Tenant) -> dict[str, str]:
@@ -163,6 +237,10 @@ def send_message(ctx: Context, loaded: Sendable, message: MessageRow, out: Outgo
     out.logs.append(_message_log(ctx, loaded, message, f"send_{message.kind}"))
     is_reminder = message.kind == REMINDER
     table = out.placeholders(loaded, ctx.workspace)
+    if render.holds_manage_url(message.title, message.description):
+        link = out.manage_url(ctx, loaded)
+        if link is not None:
+            table = table | {render.MANAGE_URL: link}
     out.events.append(
         outbox.row(
             workspace_id=ctx.workspace.id,

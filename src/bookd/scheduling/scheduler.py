@@ -186,9 +186,15 @@ def _queries(session: AsyncSession) -> _Queries:
 
 
 async def run_batch(
-    session: AsyncSession, now: datetime, *, batch_size: int, stale_window: timedelta
+    session: AsyncSession,
+    now: datetime,
+    *,
+    batch_size: int,
+    stale_window: timedelta,
+    link_base: str | None = None,
 ) -> BatchResult:
     """Claim up to `batch_size` bookings with due work and process all of it. Flushes only.
+    `[MANAGE_URL]` links are built under `link_base` (without it, left as written).
 
     Most due work is a reminder or follow-up of a booking that nothing else happens to: those are
     sent from plain rows, in bulk (the fast path). A booking whose meeting starts or ends, or whose
@@ -208,7 +214,7 @@ async def run_batch(
     fast = [b for b in claimed if b.id not in slow]
     bot_users = await _by_id(session, BOT_USERS, {b.bot_user_id for b in fast})
     due_rows = await _pending_rows(session, [b.id for b in fast], now)
-    out = outgoing.Outgoing(now)
+    out = outgoing.Outgoing(now, link_base=link_base)
     contexts = {
         w.id: bookings.Context(
             session=session, workspace=w, actor=ACTOR, now=now, counts=out.counts
