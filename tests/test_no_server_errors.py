@@ -891,8 +891,9 @@ PAGE_ROUTES = [("console", m, r) for m, r in CONSOLE_ROUTES] + [
     ids=[f"{m} {r.path}" for _, m, r in PAGE_ROUTES],
 )
 def test_page_route_answers_no_server_error(
-    world: str, method: str, route: APIRoute, request: pytest.FixtureRequest
+    world: str, method: str, route: APIRoute, client: TestClient, request: pytest.FixtureRequest
 ) -> None:
+    # `client` names the app (and so the database each run is on) for the world looked up by name.
     drive(request.getfixturevalue(world), method, route)
 
 
