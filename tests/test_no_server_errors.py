@@ -885,8 +885,6 @@ PAGE_ROUTES = [("console", m, r) for m, r in CONSOLE_ROUTES] + [
 ]
 
 
-# The world is asked for by name: named here, the database makes the test run on each backend.
-@pytest.mark.usefixtures("database_url")
 @pytest.mark.parametrize(
     ("world", "method", "route"),
     PAGE_ROUTES,
