@@ -9,11 +9,50 @@ from typing import Any
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from bookd.actions.endpoints import ACTIONS, STAFF_ONLY, ActionName
+from bookd.actions.endpoints import ACTIONS
 from bookd.agents.times import LOCAL_SUFFIX
 from tests import factories
 from tests.agents.conftest import Connect
 from tests.conftest import Api
+
+# Every action of docs/actions.md, in its order: one tool each (docs/agents.md).
+TOOLS = [
+    "list_booking_services",
+    "get_booking_service",
+    "list_booking_service_reminders",
+    "list_booking_service_followups",
+    "list_bookings",
+    "get_booking",
+    "create_booking",
+    "confirm_booking",
+    "reschedule_booking",
+    "cancel_booking",
+    "mark_booking_completed",
+    "mark_booking_no_show",
+    "update_booking_rating",
+    "list_available_slots",
+    "analytics",
+]
+# What a customer token is offered (docs/agents.md) and what it is not.
+CUSTOMER_TOOLS = {
+    "list_booking_services",
+    "get_booking_service",
+    "list_available_slots",
+    "list_bookings",
+    "get_booking",
+    "create_booking",
+    "confirm_booking",
+    "reschedule_booking",
+    "cancel_booking",
+    "update_booking_rating",
+}
+STAFF_ONLY_TOOLS = [
+    "list_booking_service_reminders",
+    "list_booking_service_followups",
+    "mark_booking_completed",
+    "mark_booking_no_show",
+    "analytics",
+]
 
 NINE_TO_FIVE = {
     day: [{"start": "09:00", "end": "17:00"}]
@@ -56,7 +95,8 @@ def test_staff_are_offered_every_tool_and_a_customer_only_theirs(
     ada = factories.customer(api, bot_user_ns="ada")
     with connect(api.key) as staff:
         tools = staff.tools()
-    assert list(tools) == [action.value for action in ActionName]
+    assert list(tools) == TOOLS
+    assert set(ACTIONS) == set(TOOLS)
     for action, (model, _handler) in ACTIONS.items():
         tool = tools[action.value]
         # The parameters are the action's own model; what is added is a description of each.
@@ -65,27 +105,21 @@ def test_staff_are_offered_every_tool_and_a_customer_only_theirs(
         assert tool.description and "customer" not in tool.description.split("\n\n")[-1][:8]
     with connect(ada.key) as me:
         offered = me.tools()
-        assert set(tools) - set(offered) == {
-            "list_booking_service_reminders",
-            "list_booking_service_followups",
-            "mark_booking_completed",
-            "mark_booking_no_show",
-            "analytics",
-        }
+        assert list(offered) == [name for name in TOOLS if name in CUSTOMER_TOOLS]
+        assert set(tools) - set(offered) == set(STAFF_ONLY_TOOLS)
         assert all("`ada`" in tool.description for tool in offered.values())
         # What a customer is not offered, it is refused, as the action API refuses it.
         uid = factories.service(api)["service_uid"]
         booking_id = factories.booking(api, service_uid=uid, bot_user_ns="ada")["id"]
-        for action in STAFF_ONLY:
-            arguments: dict[str, Any] = (
-                {} if action == ActionName.analytics else {"service_uid": uid}
-            )
-            if action in (ActionName.mark_booking_completed, ActionName.mark_booking_no_show):
+        for name in STAFF_ONLY_TOOLS:
+            arguments: dict[str, Any] = {} if name == "analytics" else {"service_uid": uid}
+            if name in ("mark_booking_completed", "mark_booking_no_show"):
                 arguments = {"booking_id": booking_id}
-            refused = me.refused(action.value, **arguments)
-            answer = ada.post(f"/v1/actions/{action.value}", arguments)
+            refused = me.refused(name, **arguments)
+            answer = ada.post(f"/v1/actions/{name}", arguments)
             assert answer.status_code == 403
             assert refused == answer.json()["error"]
+            assert refused["code"] == "forbidden"
     assert api.get(f"/v1/bookings/{booking_id}").json()["status"] == "pending"
 
 

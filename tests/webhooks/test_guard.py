@@ -42,14 +42,28 @@ PRIVATE = [
     "http://localhost/",  # a name that resolves to loopback
     "http://LOCALHOST:9000/x",
 ]
+SCHEME = "only http and https URLs are allowed"
+CREDENTIALS = "credentials in the URL are not allowed; use the signature to authenticate"
+# Refused whatever the addresses: (URL, the guard's reason).
 NOT_HTTP = [
-    "file:///etc/passwd",
-    "ftp://example.com/file",
-    "gopher://example.com/",
-    "javascript:alert(1)",
-    "http:///no-host",
-    "http://user:secret@93.184.215.14/",  # credentials in the URL
+    ("file:///etc/passwd", SCHEME),
+    ("ftp://example.com/file", SCHEME),
+    ("gopher://example.com/", SCHEME),
+    ("javascript:alert(1)", SCHEME),
+    ("http:///no-host", "the URL has no host"),
+    ("http://user:secret@93.184.215.14/", CREDENTIALS),
 ]
+# The API's refusal of each on `url`: (code, message). Its URL type refuses other schemes itself,
+# and reads `http:///no-host` as `http://no-host/`, which the guard then finds unresolvable.
+API_SCHEME = ("url_scheme", "URL scheme should be 'http' or 'https'")
+NOT_HTTP_BY_THE_API = {
+    "file:///etc/passwd": API_SCHEME,
+    "ftp://example.com/file": API_SCHEME,
+    "gopher://example.com/": API_SCHEME,
+    "javascript:alert(1)": API_SCHEME,
+    "http:///no-host": ("unsafe_url", "the host 'no-host' does not resolve"),
+    "http://user:secret@93.184.215.14/": ("unsafe_url", CREDENTIALS),
+}
 PUBLIC = ["http://93.184.215.14/hook", "https://8.8.8.8:8443/", "https://[2606:4700:4700::1111]/"]
 # IPv6 addresses that lead to an IPv4 one are judged by it: (URL, allowed).
 EMBEDDED = [
@@ -88,12 +102,12 @@ async def test_private_addresses_are_refused_by_default(url: str) -> None:
     assert "resolves to" in message and "BOOKD_WEBHOOK_ALLOW_PRIVATE" in message
 
 
-@pytest.mark.parametrize("url", NOT_HTTP)
+@pytest.mark.parametrize(("url", "reason"), NOT_HTTP, ids=[url for url, _reason in NOT_HTTP])
 async def test_other_schemes_and_credentials_are_refused_even_when_private_is_allowed(
-    url: str,
+    url: str, reason: str
 ) -> None:
     for guard in (Guard(), Guard(allow_private=True)):
-        await refused(guard, url)
+        assert await refused(guard, url) == reason
 
 
 @pytest.mark.parametrize("url", PUBLIC)
@@ -120,9 +134,9 @@ async def test_the_webhook_client_judges_embedded_addresses_alike(url: str, allo
         [result] = await resolver.resolve(host, port)
         assert result["family"] == socket.AF_INET6
     else:
-        with pytest.raises(UnsafeURL):
+        with pytest.raises(UnsafeURL, match="a private, loopback or reserved address"):
             resolver.admit(url)
-        with pytest.raises(UnsafeURL):
+        with pytest.raises(UnsafeURL, match="resolves to"):
             await resolver.resolve(host, port)
         assert resolver.handed_out == set()
 
@@ -147,7 +161,7 @@ async def test_an_allow_list_allows_its_hosts_and_networks_only() -> None:
         "http://169.254.169.254/",
         "http://[2002:a02:1::]/",
     ):
-        await refused(guard, url)
+        assert "resolves to" in await refused(guard, url)
 
 
 def test_the_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,12 +198,22 @@ def tighten(client: TestClient) -> Iterator[Callable[..., None]]:
 def test_trigger_creation_refuses_unsafe_urls_with_a_422_on_url(
     api: Api, tighten: Callable[..., None]
 ) -> None:
-    for url in [*PRIVATE, *NOT_HTTP]:
+    for url in PRIVATE:
         response = api.post("/v1/triggers", {"name": "x", "url": url})
         assert response.status_code == 422, (url, response.text)
         error = response.json()["error"]
         assert error["code"] == "validation_error", url
-        assert [d["field"] for d in error["details"]] == ["url"], (url, error)
+        [detail] = error["details"]
+        assert (detail["field"], detail["code"]) == ("url", "unsafe_url"), (url, error)
+        assert "resolves to" in detail["message"], (url, error)
+        assert "BOOKD_WEBHOOK_ALLOW_PRIVATE" in detail["message"], (url, error)
+    assert NOT_HTTP_BY_THE_API.keys() == {url for url, _reason in NOT_HTTP}
+    for url, (code, message) in NOT_HTTP_BY_THE_API.items():
+        response = api.post("/v1/triggers", {"name": "x", "url": url})
+        assert response.status_code == 422, (url, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "validation_error", url
+        assert error["details"] == [{"field": "url", "code": code, "message": message}], url
     assert api.get("/v1/triggers").json()["data"] == []
 
 
@@ -205,7 +229,9 @@ def test_trigger_creation_judges_embedded_ipv4_addresses(
         else:
             assert response.status_code == 422, (url, response.text)
             error = response.json()["error"]
-            assert [d["field"] for d in error["details"]] == ["url"], (url, error)
+            [detail] = error["details"]
+            assert (detail["field"], detail["code"]) == ("url", "unsafe_url"), (url, error)
+            assert "resolves to" in detail["message"], (url, error)
     assert api.get("/v1/triggers").json()["data"] == []
 
 
@@ -218,7 +244,9 @@ def test_changing_the_url_is_checked_too(
         f"/v1/triggers/{trigger['id']}", {"url": "http://169.254.169.254/latest/meta-data/"}
     )
     assert response.status_code == 422
-    assert [d["field"] for d in response.json()["error"]["details"]] == ["url"]
+    [detail] = response.json()["error"]["details"]
+    assert (detail["field"], detail["code"]) == ("url", "unsafe_url")
+    assert detail["message"].startswith("169.254.169.254 resolves to 169.254.169.254")
     assert hooks.get("moving")["url"] == trigger["url"]
 
 
