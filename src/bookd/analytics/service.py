@@ -31,7 +31,8 @@ from bookd.catalog.service import get_service
 from bookd.kit.db import add_counts
 from bookd.kit.errors import ValidationFailed
 from bookd.webhooks import counts as delivery_counts
-from bookd.webhooks.models import DELIVERY_DAYS, Delivery, DeliveryAttempt
+from bookd.webhooks.models import DELIVERY_DAYS, Delivery
+from bookd.webhooks.repository import last_success_latency
 from bookd.workspaces.models import Tenant
 
 TOP_REASONS = 3
@@ -338,13 +339,14 @@ async def _messages_of(
 async def _delivery_rows(
     session: AsyncSession, workspace_id: int, tz: ZoneInfo
 ) -> list[dict[str, Any]]:
-    """Each ended delivery: succeeded (with its succeeded attempt's latency) or failed."""
-    d, a = Delivery, DeliveryAttempt
+    """Each ended delivery: succeeded (with its last succeeded attempt's latency) or failed."""
+    d = Delivery
+    mine = select(d.id).where(d.workspace_id == workspace_id)
+    last = last_success_latency(mine).subquery()
     rows = await session.execute(
-        select(d.id, d.status, d.updated_at, func.max(a.latency_ms))
-        .outerjoin(a, (a.delivery_id == d.id) & a.succeeded)
+        select(d.id, d.status, d.updated_at, last.c.latency_ms)
+        .outerjoin(last, last.c.delivery_id == d.id)
         .where(d.workspace_id == workspace_id, d.status.in_(("succeeded", "failed")))
-        .group_by(d.id, d.status, d.updated_at)
     )
     totals: dict[tuple[int, date, int], dict[str, int]] = {}
     for delivery_id, status, ended_at, latency in rows:

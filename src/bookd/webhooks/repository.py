@@ -418,3 +418,14 @@ async def disable(conn: AsyncConnection, trigger_id: int, reason: str, now: date
         .where(t.id == trigger_id, t.status == "active")
         .values(status="disabled", disabled_reason=reason[:200], retry_at=None, updated_at=now)
     )
+
+
+def last_success_latency(delivery_ids: Any = None) -> Any:
+    """(delivery_id, latency_ms) of each delivery's last succeeded attempt, of those whose id is in
+    `delivery_ids` (a selectable or list; None: all). Its counters were kept with that attempt:
+    the recorder counts the attempt that ends a delivery, and a delivery sent again ends again."""
+    a = DeliveryAttempt
+    last = select(func.max(a.id)).where(a.succeeded)
+    if delivery_ids is not None:
+        last = last.where(a.delivery_id.in_(delivery_ids))
+    return select(a.delivery_id, a.latency_ms).where(a.id.in_(last.group_by(a.delivery_id)))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
@@ -17,7 +17,7 @@ from bookd.kit.errors import NotFound, ValidationFailed, found
 from bookd.webhooks import counts, signing
 from bookd.webhooks.guard import Guard, UnsafeURL
 from bookd.webhooks.models import DELIVERY_DAYS, Delivery, DeliveryAttempt, Trigger
-from bookd.webhooks.repository import ENDED
+from bookd.webhooks.repository import ENDED, last_success_latency
 from bookd.webhooks.schemas import DeliveryOut, TriggerCreate, TriggerUpdate
 from bookd.workspaces.models import Workspace
 
@@ -290,12 +290,8 @@ async def _uncount(
         return
     timezone = await session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id))
     latencies = dict(
-        (await session.execute(
-            select(DeliveryAttempt.delivery_id, func.max(DeliveryAttempt.latency_ms))
-            .where(DeliveryAttempt.delivery_id.in_([i for i, _, _ in ended]), DeliveryAttempt.succeeded)
-            .group_by(DeliveryAttempt.delivery_id)
-        )).all()
-    )  # fmt: skip
+        (await session.execute(last_success_latency([i for i, _, _ in ended]))).all()
+    )
     totals: dict[tuple[int, date, int], dict[str, int]] = {}
     for delivery_id, status, at in ended:
         day = at.astimezone(ZoneInfo(timezone or "UTC")).date()
