@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck pytest bench clean docs-examples screenshots browser
+.PHONY: install run test lint typecheck pytest soak bench clean docs-examples screenshots browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,12 +34,21 @@ browser:
 	  || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1) \
 	  || echo "\n*** WARNING: chromium could not be installed (as root: apt-get install chromium); the browser tests are skipped (CI=true fails them) ***\n"
 
-pytest: install browser
-	@$(BIN)/python -c "import asyncio, asyncpg, os; asyncio.run(asyncpg.connect(os.environ.get('BOOKD_TEST_POSTGRES_URL', 'postgresql://postgres@127.0.0.1:5432/postgres'), timeout=3))" 2>/dev/null \
+PG_CHECK = @$(BIN)/python -c "import asyncio, asyncpg, os; asyncio.run(asyncpg.connect(os.environ.get('BOOKD_TEST_POSTGRES_URL', 'postgresql://postgres@127.0.0.1:5432/postgres'), timeout=3))" 2>/dev/null \
 	  || echo "\n*** WARNING: no PostgreSQL answers; only the SQLite half of the suite runs (CI=true fails instead) ***\n"
-	$(BIN)/pytest -n 2 --durations=10
+
+# Every test, the crash, kill, race and real-clock ones at small sizes (tests/sizes.py).
+pytest: install browser
+	$(PG_CHECK)
+	$(BIN)/pytest -n 2 --dist worksteal --durations=15
 
 test: lint typecheck pytest
+
+# The `soak` tests at full size: thousands of reminders and deliveries with killed workers, the
+# real-clock lifecycle, the races and property tests at their full counts.
+soak: install browser
+	$(PG_CHECK)
+	BOOKD_TEST_SOAK=1 $(BIN)/pytest -n 2 --dist worksteal --durations=15 -m soak
 
 # Regenerates docs/event-examples.md from a run of the system (the test suite checks it).
 docs-examples: install

@@ -22,19 +22,17 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import make_url
+from hypothesis import settings
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookd import migrate
 from bookd.app import create_app
 from bookd.config import Settings
 from bookd.workspaces import service as workspaces
+from tests import databases, sizes
+from tests.databases import ADMIN_URL
 
 T = TypeVar("T")
 
-ADMIN_URL = os.environ.get(
-    "BOOKD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -53,6 +51,10 @@ def _postgres_answers() -> bool:
 POSTGRES_UP = _postgres_answers()
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_UP else ["sqlite"]
 
+# Passwords are hashed at argon2's cheapest cost in tests, in this process and in every `bookd`
+# process a test starts (tests/console/test_password_cost.py pins the production cost).
+os.environ["BOOKD_ARGON2_PROFILE"] = "cheapest"
+
 
 def pytest_configure(config: pytest.Config) -> None:
     if not POSTGRES_UP:
@@ -60,6 +62,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if IN_CI:
             raise pytest.UsageError(message + " (CI=true makes this a failure)")
         warnings.warn(message, stacklevel=1)
+    settings.register_profile("test", max_examples=sizes.EXAMPLES, deadline=None)
+    settings.register_profile("soak", max_examples=sizes.EXAMPLES, deadline=None)
+    settings.load_profile("soak" if sizes.SOAK else "test")
 
 
 def pytest_report_header() -> str:
@@ -67,39 +72,44 @@ def pytest_report_header() -> str:
         "bookd backends: "
         + ", ".join(BACKENDS)
         + ("" if POSTGRES_UP else "  <-- POSTGRESQL MISSING")
+        + f"; sizes: {'soak (full)' if sizes.SOAK else 'small'}"
     )
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(ADMIN_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A hang fails in a minute (pyproject.toml); a soak test at full size gets its own limit."""
+    for item in items:
+        if item.get_closest_marker("soak") and sizes.SOAK:
+            item.add_marker(pytest.mark.timeout(sizes.SOAK_TIMEOUT))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller, or a run without xdist
+        databases.drop_templates(POSTGRES_UP)
 
 
 @pytest.fixture(scope="session")
 def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The database of this process's tests on one backend, migrated (a copy of the template)."""
     backend: str = request.param
     if backend == "sqlite":
         with tempfile.TemporaryDirectory(prefix="bookd-test-") as folder:
-            url = f"sqlite:///{Path(folder) / 'bookd.db'}"
-            migrate.upgrade(url)
-            yield url
+            yield databases.new_sqlite(Path(folder) / "bookd.db")
         return
-    name = f"bookd_test_{os.getpid()}_{secrets.token_hex(3)}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    url = databases.new_postgres("bookd_test")
     try:
-        migrate.upgrade(url)
         yield url
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        databases.drop_postgres(url)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test on a database runs on each backend; a `postgres_only` one on PostgreSQL alone
+    (none where PostgreSQL is missing: the run says so loudly, or fails in CI)."""
     if "database_url" in metafunc.fixturenames:
-        metafunc.parametrize("database_url", BACKENDS, indirect=True, scope="session")
+        postgres_only = metafunc.definition.get_closest_marker("postgres_only") is not None
+        backends = [b for b in BACKENDS if b == "postgresql" or not postgres_only]
+        metafunc.parametrize("database_url", backends, indirect=True, scope="session")
 
 
 # The test app serves /metrics to the bearer of this token.
@@ -230,33 +240,28 @@ def make_workspace(client: TestClient, backend: str) -> Callable[..., Api]:
 
 
 @pytest.fixture
-def scratch_postgres(request: pytest.FixtureRequest) -> Iterator[str]:
+def scratch_postgres() -> Iterator[str]:
     """A migrated PostgreSQL database of the test's own, for tests that run bookd processes."""
     if not POSTGRES_UP:
         pytest.skip("needs PostgreSQL")
-    name = f"bookd_scratch_{os.getpid()}_{secrets.token_hex(3)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    url = databases.new_postgres("bookd_scratch")
     try:
-        migrate.upgrade(url)
         yield url
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        databases.drop_postgres(url)
+
+
+@pytest.fixture
+def scratch_sqlite(tmp_path: Path) -> str:
+    """A migrated SQLite database of the test's own (a file in its tmp_path)."""
+    return databases.new_sqlite(tmp_path / "bookd.db")
 
 
 @pytest.fixture(params=BACKENDS)
 def scratch_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database of the test's own on each backend (SQLite: a file `bookd serve` migrates), for
-    tests that run bookd processes on the real clock."""
+    """A migrated database of the test's own on each backend, for tests that run bookd
+    processes on the real clock."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'bookd.db'}"
+        yield request.getfixturevalue("scratch_sqlite")
     else:
         yield request.getfixturevalue("scratch_postgres")

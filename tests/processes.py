@@ -20,8 +20,13 @@ BOOKD = Path(sys.executable).parent / "bookd"
 
 
 def bookd_env(url: str | None = None, **settings: str) -> dict[str, str]:
-    """This environment without any BOOKD_ setting of the caller's, then `url` and `settings`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKD_")}
+    """This environment without any BOOKD_ setting of the caller's (but the tests' password cost,
+    tests/conftest.py), then `url` and `settings`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("BOOKD_") or k == "BOOKD_ARGON2_PROFILE"
+    }
     if url is not None:
         env["BOOKD_DATABASE_URL"] = url
     env.update(settings)

@@ -14,10 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
+from tests import sizes
 from tests.processes import bookd_env, new_api_key, serving
 
-HOLD_SECONDS = 30
+# The hold: 30 s in `make soak`, 15 s in `make test`.
+HOLD_SECONDS = sizes.size(15, 30)
 HOLDERS = 10  # as many as the PostgreSQL pool has connections
 SERVICE = {"name": "S", "service_uid": "s", "default_duration": 30}
 
@@ -86,12 +89,15 @@ def iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
+@pytest.mark.soak
 def test_half_sent_bodies_hold_no_writer_and_no_connection(
     scratch_url: str, tmp_path: Path
 ) -> None:
     """Ten clients sit on half-sent bodies for 30 s: five with a valid API key, five signing in
     to the console. Every other client's writes answer within a second meanwhile, the scheduler
-    sends each reminder on time, and a client with a bad key is refused before its body."""
+    sends each reminder on time, and a client with a bad key is refused before its body. (A held
+    writer would wait the minute of the body timeout: `make test`, on a busy machine, allows 10 s
+    for a write and a reminder's lateness, `make soak` holds the 1 s and 3 s.)"""
     key = new_api_key(scratch_url, tmp_path)
     env = bookd_env(scratch_url, BOOKD_BODY_TIMEOUT_SECONDS="60")
     with (
@@ -165,8 +171,8 @@ def test_half_sent_bodies_hold_no_writer_and_no_connection(
         for sock in holders:
             assert answer(sock, timeout=0.01) == (0, b"")
             sock.close()
-        assert writes >= 20
-        assert slowest < 1.0, f"a write took {slowest:.2f} s"
+        assert writes >= HOLD_SECONDS * 2 // 3
+        assert slowest < sizes.size(10.0, 1.0), f"a write took {slowest:.2f} s"
 
         sent = api.get("/v1/events", params={"type": "REMINDER_SENDING", "limit": 50}).json()
         times = sorted(
@@ -174,7 +180,8 @@ def test_half_sent_bodies_hold_no_writer_and_no_connection(
         )
         assert len(times) == len(due)
         for at, occurred in zip(due, times, strict=True):
-            assert timedelta(0) <= occurred - at < timedelta(seconds=3), (at, occurred)
+            late = timedelta(seconds=sizes.size(10, 3))
+            assert timedelta(0) <= occurred - at < late, (at, occurred)
 
 
 def test_a_body_too_slow_is_refused_with_408(scratch_url: str, tmp_path: Path) -> None:
@@ -215,16 +222,16 @@ def test_a_large_body_is_refused_before_it_is_read(scratch_url: str, tmp_path: P
             post_head("/sign-in", len(extra), "Content-Type: application/x-www-form-urlencoded"),
         ):
             sock = open_request(base, head)
-            started = time.monotonic()
-            sender = threading.Thread(target=_send_quietly, args=(sock, extra), daemon=True)
+            sender = Sender(sock, extra)
             sender.start()
             status, body = answer(sock, timeout=10)
-            elapsed = time.monotonic() - started
+            sent_by_then = sender.sent
             sock.close()
             sender.join(timeout=10)
             assert status == 413, body[:200]
             assert json.loads(body)["error"]["code"] == "body_too_large"
-            assert elapsed < 0.1, f"413 after {elapsed * 1000:.0f} ms"
+            # Answered before the body was read: most of it had not even left the client.
+            assert sent_by_then < len(extra) // 2, f"413 after {sent_by_then} bytes were sent"
 
         # Without a Content-Length the count stops at the limit.
         sock = open_request(base, post_head("/v1/services", None, auth, chunked=True))
@@ -242,9 +249,18 @@ def test_a_large_body_is_refused_before_it_is_read(scratch_url: str, tmp_path: P
         assert listed.json()["data"] == []
 
 
-def _send_quietly(sock: socket.socket, data: bytes) -> None:
-    with contextlib.suppress(OSError):  # the server refused the body and closed
-        sock.sendall(data)
+class Sender(threading.Thread):
+    """Sends `data` in pieces, counting what the socket took, until done or refused."""
+
+    def __init__(self, sock: socket.socket, data: bytes) -> None:
+        super().__init__(daemon=True)
+        self.sock, self.data, self.sent = sock, data, 0
+
+    def run(self) -> None:
+        with contextlib.suppress(OSError):  # the server refused the body and closed
+            for at in range(0, len(self.data), 65536):
+                self.sock.sendall(self.data[at : at + 65536])
+                self.sent = at + 65536
 
 
 def _send_chunked(sock: socket.socket, data: bytes) -> None:

@@ -46,13 +46,13 @@ from bookd.console.web import SESSION_COOKIE
 from bookd.selfservice.endpoints import ROUTERS as SELF_SERVICE_ROUTERS
 from bookd.selfservice.web import CUSTOMER_COOKIE
 from bookd.workspaces import service as workspaces
-from tests import factories
+from tests import factories, sizes
 from tests.conftest import Api, new_workspace
 from tests.console.support import Browser, new_admin
 from tests.selfservice.support import follow
 from tests.selfservice.support import page as self_service_page
 
-EXAMPLES = int(os.environ.get("BOOKD_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("BOOKD_FUZZ_EXAMPLES", str(sizes.examples(8))))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -359,6 +359,7 @@ def _first_valid(schema: dict[str, Any]) -> str:
     return "x"
 
 
+@pytest.mark.soak
 @pytest.mark.parametrize("operation", OPERATIONS, ids=str)
 def test_api_operation_answers_no_server_error(operation: Operation, api_world: ApiWorld) -> None:
     defaults = _api_defaults(api_world, operation.named("path"))
@@ -890,6 +891,7 @@ PAGE_ROUTES = [("console", m, r) for m, r in CONSOLE_ROUTES] + [
     PAGE_ROUTES,
     ids=[f"{m} {r.path}" for _, m, r in PAGE_ROUTES],
 )
+@pytest.mark.soak
 def test_page_route_answers_no_server_error(
     world: str, method: str, route: APIRoute, client: TestClient, request: pytest.FixtureRequest
 ) -> None:

@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (
 from bookd.actions.endpoints import ActionName
 from bookd.app import create_app
 from bookd.config import Settings
-from tests import factories
+from tests import factories, sizes
 from tests.conftest import Api, new_workspace
 
 CHECKS = [
@@ -199,8 +199,9 @@ def _aim(case: schemathesis.Case, data: st.DataObject, seed: Seed) -> None:
         case.body = data.draw(actions[action], label="action parameters")
 
 
+@pytest.mark.soak
 @settings(
-    max_examples=20,
+    max_examples=sizes.examples(20),
     deadline=None,
     derandomize=True,
     suppress_health_check=list(HealthCheck),

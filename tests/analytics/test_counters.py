@@ -24,9 +24,9 @@ from bookd.webhooks.counts import DAY_COLUMNS as DELIVERY_COLUMNS
 from bookd.webhooks.models import DELIVERY_DAYS
 from bookd.worker import Worker
 from bookd.workspaces.models import Workspace
-from tests import factories
+from tests import factories, sizes
 from tests.conftest import Api, TestClock, new_workspace
-from tests.webhooks.receiver import start_receiver
+from tests.webhooks.receiver import Hold, start_receiver
 
 TZ = "America/New_York"  # days that are not UTC days, and a DST change within reach
 # Reasons that differ in case and spacing only: one reason.
@@ -195,8 +195,9 @@ def _utc(value: Any) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+@pytest.mark.soak
 @settings(
-    max_examples=12,
+    max_examples=sizes.examples(12),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -239,12 +240,13 @@ async def delivery_counters(session: AsyncSession, workspace_id: int) -> dict[st
 def test_delivery_counters_follow_each_end_and_retry(
     client: TestClient, worker: Worker, backend: str
 ) -> None:
-    """Delivered (counted), sent again by hand and refused (the success taken back, the failure
-    counted), again and delivered: the counters kept equal a rebuild at every step."""
+    """Delivered slowly (counted, over a second), sent again by hand and refused (the success
+    taken back, the failure counted), again and delivered at once: the counters kept equal a
+    rebuild at every step, the latency of the last success counted, not the slowest."""
     receiver = start_receiver()
     api = new_workspace(client, timezone=TZ, backend=backend)
     try:
-        hook = api.post("/v1/triggers", {"name": "crm", "url": receiver.url}).json()
+        hook = api.post("/v1/triggers", {"name": "crm", "url": receiver.url_for("crm")}).json()
         factories.booking(api, service_uid=factories.service(api)["service_uid"])
 
         def deliver() -> None:
@@ -264,9 +266,12 @@ def test_delivery_counters_follow_each_end_and_retry(
             api.run(made_again)
             return kept, api.run(lambda s: delivery_counters(s, api.workspace_id))
 
+        receiver.serve("crm", Hold(seconds=1.2))
         deliver()
+        receiver.behaviours.clear()
         kept, rebuilt = kept_and_rebuilt()
         assert kept == rebuilt and kept["succeeded"] == 1 and "failed" not in kept
+        assert sum(kept.get(f"latency_{i}", 0) for i in range(5)) == 0, kept  # 1 s or more
         (delivery,) = api.get(f"/v1/triggers/{hook['id']}/deliveries").json()["data"]
         receiver.answer(500)
         assert api.post(f"/v1/deliveries/{delivery['id']}/retry").status_code == 200
@@ -277,6 +282,7 @@ def test_delivery_counters_follow_each_end_and_retry(
         deliver()
         kept, rebuilt = kept_and_rebuilt()
         assert kept == rebuilt and kept["succeeded"] == 1 and "failed" not in kept
+        assert sum(kept.get(f"latency_{i}", 0) for i in range(5)) == 1, kept  # under a second
     finally:
         for trigger in api.get("/v1/triggers").json()["data"]:
             api.delete(f"/v1/triggers/{trigger['id']}")

@@ -1,6 +1,6 @@
 """The capacity check and the insert are atomic: 50 clients ask a real `bookd serve` for the same
 slot of a capacity-2 service at once, over real HTTP; exactly 2 get it and 48 get 409
-`unavailable`, round after round, on PostgreSQL and on SQLite. Reschedules racing into one place
+`unavailable`, round after round (20 rounds in `make soak`, 5 in `make test`), on PostgreSQL and on SQLite. Reschedules racing into one place
 likewise, in the test app.
 
 Each request is its own transaction on its own connection in the server process. PostgreSQL
@@ -10,20 +10,20 @@ serialises the checks with the lock on the service row, SQLite with its single w
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests import factories
+from tests import factories, sizes
 from tests.bookings.test_concurrency import race
 from tests.conftest import Api, TestClock
-from tests.processes import BOOKD, bookd_env, new_api_key, serving
+from tests.processes import bookd_env, new_api_key, serving
 
-ROUNDS = 20
+ROUNDS = sizes.size(5, 20)
 CLIENTS = 50
 CAPACITY = 2
 
@@ -88,16 +88,14 @@ def run_the_race(url: str, folder: Path) -> None:
     assert failures == [], failures
 
 
+@pytest.mark.soak
 def test_fifty_clients_for_two_places_on_postgresql(scratch_postgres: str, tmp_path: Path) -> None:
     run_the_race(scratch_postgres, tmp_path)
 
 
-def test_fifty_clients_for_two_places_on_sqlite(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'race.db'}"
-    subprocess.run(
-        [str(BOOKD), "migrate"], cwd=tmp_path, env=bookd_env(url), check=True, capture_output=True
-    )
-    run_the_race(url, tmp_path)
+@pytest.mark.soak
+def test_fifty_clients_for_two_places_on_sqlite(scratch_sqlite: str, tmp_path: Path) -> None:
+    run_the_race(scratch_sqlite, tmp_path)
 
 
 def test_racing_reschedules_into_one_place_move_one_booking(api: Api, clock: TestClock) -> None:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bookd.availability.rules import Rules, Slot, refusal, slots
+from tests import sizes
 
 UTC_TZ = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -295,7 +296,8 @@ bookings_strategy = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@pytest.mark.soak
+@settings(max_examples=sizes.examples(60), deadline=None)
 @given(
     busy=bookings_strategy,
     capacity=st.integers(1, 3),

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 
 from bookd.bookings.domain import MessageStatus
 from bookd.bookings.policy import followup_time, initial_status, reminder_time
-from tests import factories
+from tests import factories, sizes
 from tests.conftest import Api, TestClock
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -323,7 +323,8 @@ def test_a_followup_in_the_gap_or_the_overlap(
 # --- without a change in between, it is plain arithmetic --------------------------------------------
 
 
-@settings(max_examples=150, deadline=None)
+@pytest.mark.soak
+@settings(max_examples=sizes.examples(150), deadline=None)
 @given(
     day=st.dates(min_value=date(2026, 4, 20), max_value=date(2026, 9, 30)),
     minute_of_day=st.integers(0, 24 * 60 - 1),
@@ -343,7 +344,8 @@ def test_between_changes_the_offset_is_plain_subtraction_and_addition(
     assert follow(start, tz, days=days, hours=hours, minutes=minutes) == start + offset
 
 
-@settings(max_examples=150, deadline=None)
+@pytest.mark.soak
+@settings(max_examples=sizes.examples(150), deadline=None)
 @given(
     start=st.datetimes(
         min_value=datetime(2026, 1, 1), max_value=datetime(2028, 12, 31), timezones=st.just(UTC)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -32,7 +33,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.bookings.models import BookingMessage
-from tests import factories
+from tests import factories, sizes
 from tests.conftest import Api, TestClock
 
 # --- the model: SPEC §3/§4 written out again, independently of bookd.bookings.domain ----------
@@ -426,6 +427,7 @@ def build_machine(api: Api, clock: TestClock, service_uid: str) -> type[RuleBase
     return BookingLifecycle
 
 
+@pytest.mark.soak
 def test_booking_lifecycle_matches_model(api: Api, clock: TestClock) -> None:
     svc = factories.service(api, default_duration=DEFAULT_DURATION)
     uid = svc["service_uid"]
@@ -444,7 +446,7 @@ def test_booking_lifecycle_matches_model(api: Api, clock: TestClock) -> None:
     run_state_machine_as_test(
         build_machine(api, clock, uid),
         settings=settings(
-            max_examples=15,
+            max_examples=sizes.examples(15),
             stateful_step_count=15,
             deadline=None,
             database=None,

@@ -14,15 +14,17 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 from sqlalchemy import make_url
 
 from bookd.bookings import service as bookings
 from bookd.bookings.schemas import BookingCreate
 from bookd.catalog import service as catalog
 from bookd.catalog.schemas import ServiceCreate, TemplateCreate
+from bookd.kit import wakeup
 from bookd.kit.db import Database
 from bookd.workspaces import service as workspaces
-from tests import processes
+from tests import processes, sizes
 
 BOOKD = str(processes.BOOKD)
 
@@ -37,7 +39,12 @@ def parse(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+@pytest.mark.soak
 def test_serve_runs_the_lifecycle_on_the_real_clock(tmp_path: Path) -> None:
+    """At full size a one-minute meeting with a reminder a minute before it, created a minute
+    ahead; small, a meeting of no length a few seconds ahead, its reminder and follow-up at its
+    start and end."""
+    minutes = sizes.size(0, 1)
     env = {**os.environ, "BOOKD_DATABASE_URL": f"sqlite:///{tmp_path / 'bookd.db'}"}
     key = json.loads(
         bookd("workspace", "create", "e2e", "--timezone", "Europe/Berlin", env=env).stdout
@@ -63,22 +70,22 @@ def test_serve_runs_the_lifecycle_on_the_real_clock(tmp_path: Path) -> None:
             assert (
                 http.post(
                     "/v1/services",
-                    json={"name": "E2E", "service_uid": "e2e", "default_duration": 1},
+                    json={"name": "E2E", "service_uid": "e2e", "default_duration": minutes},
                 ).status_code
                 == 201
             )
             assert (
                 http.post(
-                    "/v1/services/e2e/reminders", json={"title": "in a minute", "minutes": 1}
+                    "/v1/services/e2e/reminders", json={"title": "soon", "minutes": minutes}
                 ).status_code
                 == 201
             )
             assert (
                 http.post("/v1/services/e2e/followups", json={"title": "thanks"}).status_code == 201
             )
-            # About a minute ahead: the reminder, a minute before the start, falls due 5 s after
-            # the creation, so that it is created pending however busy the machine is.
-            start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=65)
+            # The reminder falls due 5 s after the creation, so that it is created pending however
+            # busy the machine is.
+            start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=minutes, seconds=5)
             created = http.post(
                 "/v1/bookings",
                 json={"service_uid": "e2e", "bot_user_ns": "u", "start_time": start.isoformat()},
@@ -86,11 +93,11 @@ def test_serve_runs_the_lifecycle_on_the_real_clock(tmp_path: Path) -> None:
             assert created.status_code == 201, created.text
             booking_id = created.json()["id"]
             due = {
-                "REMINDER_SENDING": start - timedelta(minutes=1),
+                "REMINDER_SENDING": start - timedelta(minutes=minutes),
                 "MEETING_STARTED": start,
-                "MEETING_ENDED": start + timedelta(minutes=1),
-                "BOOKING_COMPLETED": start + timedelta(minutes=1),
-                "FOLLOWUP_SENDING": start + timedelta(minutes=1),
+                "MEETING_ENDED": start + timedelta(minutes=minutes),
+                "BOOKING_COMPLETED": start + timedelta(minutes=minutes),
+                "FOLLOWUP_SENDING": start + timedelta(minutes=minutes),
             }
             deadline = time.monotonic() + 150
             events: list[dict[str, str]] = []
@@ -106,8 +113,9 @@ def test_serve_runs_the_lifecycle_on_the_real_clock(tmp_path: Path) -> None:
     assert [e["type"] for e in events] == ["BOOKING_CREATED", *due]
     for event in events[1:]:
         lateness = (parse(event["occurred_at"]) - due[event["type"]]).total_seconds()
-        # occurred_at is at whole seconds; the event is never early and at most 2 s late.
-        assert -1 <= lateness <= 2, (event["type"], lateness)
+        # occurred_at is at whole seconds; the event is never early and at most 2 s late (a
+        # promise `make soak` holds it to; on a busy machine `make test` allows 10 s).
+        assert -1 <= lateness <= sizes.size(10, 2), (event["type"], lateness)
     # uvicorn re-raises SIGTERM after its graceful shutdown, which includes stopping the scheduler.
     output = (tmp_path / "serve.log").read_text()
     assert "Application shutdown complete" in output, output
@@ -165,11 +173,17 @@ async def _counts(url: str) -> tuple[int, int, int, int]:
         await conn.close()
 
 
+@pytest.mark.soak
 def test_three_workers_one_killed_send_every_reminder_once(scratch_postgres: str) -> None:
+    """Three reminders each of 1,000 bookings at full size (200 small), due at once; three workers
+    claim them ten bookings at a time, and one is SIGKILLed a fifth of the way through."""
     url = scratch_postgres
-    due_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=45)
-    asyncio.run(_seed(url, bookings_count=1000, due_at=due_at))
-    assert asyncio.run(_counts(url)) == (0, 3000, 0, 0)
+    count = sizes.size(200, 1000)
+    reminders = 3 * count
+    # Seeded with the clock of its start, so every reminder is pending; due once workers run.
+    due_at = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=sizes.size(5, 45))
+    asyncio.run(_seed(url, bookings_count=count, due_at=due_at))
+    assert asyncio.run(_counts(url)) == (0, reminders, 0, 0)
     env = {**os.environ, "BOOKD_DATABASE_URL": url, "BOOKD_SCHEDULER_BATCH_SIZE": "10"}
     workers = [
         subprocess.Popen(
@@ -182,20 +196,20 @@ def test_three_workers_one_killed_send_every_reminder_once(scratch_postgres: str
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             sent, pending, _events, _distinct = asyncio.run(_counts(url))
-            if killed_at is None and sent >= 600:
+            if killed_at is None and sent >= reminders // 5:
                 workers[0].send_signal(signal.SIGKILL)
                 killed_at = sent
             if pending == 0:
                 break
-            time.sleep(0.2)
-        assert killed_at is not None and killed_at < 3000, "the kill came too late to matter"
+            time.sleep(0.05)
+        assert killed_at is not None and killed_at < reminders, "the kill came too late to matter"
         assert workers[0].wait(timeout=10) == -signal.SIGKILL
     finally:
         for worker in workers[1:]:
             worker.send_signal(signal.SIGTERM)
         for worker in workers[1:]:
             assert worker.wait(timeout=30) == 0
-    assert asyncio.run(_counts(url)) == (3000, 0, 3000, 3000)
+    assert asyncio.run(_counts(url)) == (reminders, 0, reminders, reminders)
 
 
 async def _one_booking(url: str, *, reminder_due: datetime) -> None:
@@ -238,6 +252,30 @@ async def _sent_at(url: str) -> datetime | None:
         await conn.close()
 
 
+async def _listeners(url: str) -> int:
+    conn = await asyncpg.connect(
+        make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND query = $1",
+            f'LISTEN "{wakeup.CHANNEL}"',
+        )
+        return count
+    finally:
+        await conn.close()
+
+
+def wait_until_listening(url: str, worker: subprocess.Popen[bytes]) -> None:
+    """Until `worker` listens for wake-ups (its LISTEN is seen in pg_stat_activity)."""
+    deadline = time.monotonic() + 30
+    while asyncio.run(_listeners(url)) == 0:
+        assert worker.poll() is None, f"the worker exited {worker.returncode}"
+        assert time.monotonic() < deadline, "the worker never listened"
+        time.sleep(0.1)
+
+
 def test_notify_wakes_a_sleeping_worker(scratch_postgres: str) -> None:
     """A worker with nothing due sleeps its longest (here 60 s); a new booking whose reminder is due
     in 3 s wakes it through NOTIFY, so the reminder goes out on time, not a minute late."""
@@ -247,7 +285,7 @@ def test_notify_wakes_a_sleeping_worker(scratch_postgres: str) -> None:
         [BOOKD, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        time.sleep(3)  # started, found nothing due, went to sleep
+        wait_until_listening(url, worker)
         due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
         asyncio.run(_one_booking(url, reminder_due=due))
         deadline = time.monotonic() + 20
@@ -259,4 +297,5 @@ def test_notify_wakes_a_sleeping_worker(scratch_postgres: str) -> None:
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
     assert sent is not None, "the reminder was not sent within 20 s"
-    assert timedelta(0) <= sent - due <= timedelta(seconds=2)
+    # Without the wake-up it would go out up to a minute late.
+    assert timedelta(0) <= sent - due <= timedelta(seconds=10)

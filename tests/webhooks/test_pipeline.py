@@ -1,5 +1,5 @@
 """The delivery pipeline against endpoints that misbehave: one that drips its answer is cut off at
-the attempt's deadline, one that holds fifty requests for ten seconds does not hold up another
+the attempt's deadline, one that holds fifty requests for a minute does not hold up another
 workspace's fast one, one that answers with 100 MB costs the worker no memory, and an attempt
 whose trigger is deleted while it is in flight does not keep the others from being recorded."""
 
@@ -111,11 +111,12 @@ def test_an_answer_dripped_a_byte_at_a_time_ends_at_the_deadline_and_is_retried(
     deliver_once(client, worker_with(client, clock, webhook_timeout_seconds=1.0), now)
 
     [request] = receiver.at("drip")
-    assert request.done.wait(3), "the receiver still drips: the sender never hung up"
+    # The drip goes on for a minute: a sender that keeps listening is seen within 10 s.
+    assert request.done.wait(10), "the receiver still drips: the sender never hung up"
     assert request.sent >= 1, "the body had not begun: only the headers were waited for"
     [delivery] = hooks.deliveries("drip")
     [attempt] = delivery["attempt_log"]
-    assert 1000 <= attempt["latency_ms"] < 5000, attempt
+    assert 1000 <= attempt["latency_ms"] < 10_000, attempt
     assert attempt["status_code"] is None and not attempt["succeeded"]
     assert attempt["response"].startswith("timed out"), attempt
     assert delivery["status"] == "pending" and delivery["attempts"] == 1
@@ -130,8 +131,11 @@ def test_a_fast_endpoint_is_not_held_up_by_fifty_slow_requests_of_another(
     hooks: Hooks,
     receiver: Receiver,
 ) -> None:
-    worker = worker_with(client, clock, webhook_timeout_seconds=12.0, webhook_lease_seconds=30)
-    receiver.serve("slow", Hold(seconds=10))
+    # The slow path holds its answers for a minute (released at the end): a fast delivery queued
+    # behind them would arrive tens of seconds late, one beside them within 10 s. How soon it
+    # arrives beside slow receivers is workload 6 (c) of `make bench`.
+    worker = worker_with(client, clock, webhook_timeout_seconds=90.0, webhook_lease_seconds=180)
+    receiver.serve("slow", Hold(seconds=60))
     hooks.add("slow", concurrency=50)
     other = make_workspace()
     fast = Hooks(other, receiver)
@@ -167,11 +171,11 @@ def test_a_fast_endpoint_is_not_held_up_by_fifty_slow_requests_of_another(
                 at = wait_for(partial(arrived, booking_id), 10, f"booking {booking_id} at fast")
                 latencies.append(round(at - created, 3))
             assert receiver.open_at("slow") == 50, "the slow requests were not in flight all along"
-            receiver.release()  # answered now: the pipeline stops without waiting out the 10 s
+            receiver.release()  # answered now: the pipeline stops without waiting out the hold
     finally:
         receiver.release()
         fast.remove_all()
-    assert max(latencies) < 1.0, latencies
+    assert max(latencies) < 10.0, latencies
     slow = hooks.deliveries("slow")
     assert len(slow) == 50 and {d["status"] for d in slow} == {"succeeded"}, "not recorded on stop"
 
@@ -198,7 +202,7 @@ def test_a_100_mb_answer_costs_no_memory_and_only_2_kb_are_stored(
     assert peak - before < 20 * MB, f"grew by {(peak - before) / MB:.1f} MB while answered"
     assert after - before < 20 * MB, f"grew by {(after - before) / MB:.1f} MB"
     [request] = receiver.at("flood")
-    assert request.done.wait(5), "the receiver still writes: the sender never hung up"
+    assert request.done.wait(10), "the receiver still writes: the sender never hung up"
     assert request.sent < flood.size, "the whole body was read"
     [delivery] = hooks.deliveries("flood")
     [attempt] = delivery["attempt_log"]
@@ -225,6 +229,6 @@ def test_an_attempt_whose_trigger_was_deleted_meanwhile_does_not_stop_the_record
         wait_for(lambda: receiver.at("next"), 10, "the next trigger's test event")
         wait_for(
             lambda: hooks.deliveries("next")[0]["status"] == "succeeded",
-            5,
+            10,
             "the next trigger's delivery recorded",
         )

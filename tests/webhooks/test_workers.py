@@ -28,6 +28,7 @@ from bookd.webhooks import service as webhooks
 from bookd.webhooks.guard import Guard
 from bookd.webhooks.schemas import TriggerCreate
 from bookd.workspaces import service as workspaces
+from tests import sizes
 from tests.processes import BOOKD, bookd_env
 from tests.webhooks.receiver import Receiver, start_receiver
 
@@ -254,6 +255,7 @@ def deliver_with_one_killed(
     )
 
 
+@pytest.mark.soak
 def test_three_workers_one_killed_deliver_every_pair_on_postgresql(
     scratch_postgres: str, receiver: Receiver, tmp_path: Path
 ) -> None:
@@ -261,33 +263,32 @@ def test_three_workers_one_killed_deliver_every_pair_on_postgresql(
         scratch_postgres,
         receiver,
         tmp_path,
-        events=5000,
+        events=sizes.size(1000, 5000),
         workers=3,
         replace=False,
-        # The leases of the killed worker must outlast the 5 s that tell them from the live
-        # workers'; 20 s (the shortest the default 10 s timeout allows) then come free soon after.
-        settle=5,
-        BOOKD_WEBHOOK_LEASE_SECONDS="20",
+        # The leases of the killed worker must outlast the seconds that tell them from the live
+        # workers'; the shortest lease the timeout allows, so that they come free soon after.
+        settle=sizes.size(3, 5),
+        BOOKD_WEBHOOK_TIMEOUT_SECONDS=sizes.size("3", "10"),
+        BOOKD_WEBHOOK_LEASE_SECONDS=sizes.size("6", "20"),
     )
 
 
+@pytest.mark.soak
 def test_a_killed_worker_is_replaced_and_every_pair_arrives_on_sqlite(
-    receiver: Receiver, tmp_path: Path
+    receiver: Receiver, scratch_sqlite: str, tmp_path: Path
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'bookd.db'}"
-    migrated = subprocess.run([str(BOOKD), "migrate"], env=bookd_env(url), capture_output=True)
-    assert migrated.returncode == 0, migrated.stderr.decode()
     deliver_with_one_killed(
-        url,
+        scratch_sqlite,
         receiver,
         tmp_path,
-        events=1000,
+        events=sizes.size(300, 1000),
         workers=1,
         replace=True,
         # The killed worker was the only one: every lease left is its own.
         settle=0,
         # A short deadline allows a short lease: the new worker takes the killed one's deliveries
-        # over 10 s after their claim.
-        BOOKD_WEBHOOK_TIMEOUT_SECONDS="5",
-        BOOKD_WEBHOOK_LEASE_SECONDS="10",
+        # over soon after their claim.
+        BOOKD_WEBHOOK_TIMEOUT_SECONDS=sizes.size("2", "5"),
+        BOOKD_WEBHOOK_LEASE_SECONDS=sizes.size("4", "10"),
     )

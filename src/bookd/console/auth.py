@@ -12,13 +12,15 @@ row; SQLite has one writer, and console writes begin with `BEGIN IMMEDIATE`.)
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import Field
 from sqlalchemy import case, delete, literal, select, update
@@ -43,9 +45,22 @@ MAX_FAILURES_PER_ADDRESS = 20
 SWEEP_BATCH = 100
 GENERATED_PASSWORD_BYTES = 12  # 16 characters of URL-safe base64
 
-_hasher = PasswordHasher()
-# Verified when the email is unknown, so that an unknown email takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# argon2id at argon2-cffi's default cost, RFC 9106's low-memory profile (t=3, 64 MiB, p=4).
+# BOOKD_ARGON2_PROFILE=cheapest is for test suites, which hash hundreds of passwords: never in
+# production (docs/configuration.md). Hashes carry their parameters, so either verifies both.
+_PROFILES = {"": profiles.RFC_9106_LOW_MEMORY, "cheapest": profiles.CHEAPEST}
+_profile = os.environ.get("BOOKD_ARGON2_PROFILE", "")
+if _profile not in _PROFILES:
+    raise ValueError("BOOKD_ARGON2_PROFILE must be empty (production) or 'cheapest' (tests)")
+_hasher = PasswordHasher.from_parameters(_PROFILES[_profile])
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the email is unknown, so that an unknown email takes as long as a wrong
+    password. Made at the first sign-in, not at import: every `bookd` command imports this."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
 
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Password = Annotated[str, Field(min_length=10, max_length=200)]
@@ -221,7 +236,7 @@ async def sign_in(
         )
     user = await session.scalar(select(AdminUser).where(AdminUser.email == email))
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)
         ok = user is not None
     except (VerificationError, InvalidHashError):
         ok = False

@@ -289,9 +289,7 @@ async def _uncount(
     if not ended:
         return
     timezone = await session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id))
-    latencies = dict(
-        (await session.execute(last_success_latency([i for i, _, _ in ended]))).all()
-    )
+    latencies = dict((await session.execute(last_success_latency([i for i, _, _ in ended]))).all())
     totals: dict[tuple[int, date, int], dict[str, int]] = {}
     for delivery_id, status, at in ended:
         day = at.astimezone(ZoneInfo(timezone or "UTC")).date()
