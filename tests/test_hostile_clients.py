@@ -4,23 +4,32 @@ and none grows the process."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import secrets
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
-from tests import sizes
+from bookd.app import create_app
+from bookd.config import Settings
+from bookd.kit.db import Database
+from bookd.workspaces import service as workspaces
+from tests import databases, sizes
+from tests.conftest import BACKENDS
 from tests.processes import bookd_env, new_api_key, serving
 
-# The hold: 30 s in `make soak`, 15 s in `make test`.
-HOLD_SECONDS = sizes.size(15, 30)
+# The hold: 30 s in `make soak`, 10 s in `make test`.
+HOLD_SECONDS = sizes.size(10, 30)
 HOLDERS = 10  # as many as the PostgreSQL pool has connections
 SERVICE = {"name": "S", "service_uid": "s", "default_duration": 30}
 
@@ -87,6 +96,51 @@ def rss_kib(base: str) -> int:
 
 def iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Server:
+    """A `bookd serve` of this module's tests on one backend: a body must arrive within 1 s, and
+    /metrics answers the bearer of `metrics_token`."""
+
+    base: str
+    url: str
+    metrics_token: str
+
+    def new_key(self) -> str:
+        """A new workspace's API key, so that a test sees only what it wrote."""
+        return asyncio.run(_new_workspace_key(self.url))
+
+
+async def _new_workspace_key(url: str) -> str:
+    db = Database(url, pool_size=1)
+    now = datetime.now(UTC)
+    try:
+        async with db.transaction() as session:
+            workspace = await workspaces.create_workspace(session, "hostile", "UTC", now)
+            return (await workspaces.issue_api_key(session, workspace.id, now)).key
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One server per backend for the tests that need no settings of their own."""
+    folder = tmp_path_factory.mktemp("hostile")
+    if request.param == "sqlite":
+        url = databases.new_sqlite(folder / "bookd.db")
+    else:
+        url = databases.new_postgres("bookd_hostile")
+    token = secrets.token_urlsafe(16)
+    env = bookd_env(url, BOOKD_BODY_TIMEOUT_SECONDS="1", BOOKD_METRICS_TOKEN=token)
+    try:
+        with serving(folder, env) as base:
+            yield Server(base, url, token)
+    finally:
+        if request.param == "postgresql":
+            databases.drop_postgres(url)
 
 
 @pytest.mark.soak
@@ -184,69 +238,66 @@ def test_half_sent_bodies_hold_no_writer_and_no_connection(
             assert timedelta(0) <= occurred - at < late, (at, occurred)
 
 
-def test_a_body_too_slow_is_refused_with_408(scratch_url: str, tmp_path: Path) -> None:
-    key = new_api_key(scratch_url, tmp_path)
-    env = bookd_env(scratch_url, BOOKD_BODY_TIMEOUT_SECONDS="1")
-    with serving(tmp_path, env) as base:
-        api_head = post_head(
-            "/v1/services", 40, f"Authorization: Bearer {key}", "Content-Type: application/json"
-        )
-        sock = open_request(base, api_head, b'{"name": "slow"')
-        status, body = answer(sock, timeout=10)
-        assert status == 408
-        assert json.loads(body)["error"]["code"] == "body_timeout"
+def test_a_body_too_slow_is_refused_with_408(server: Server) -> None:
+    key, base = server.new_key(), server.base
+    api_head = post_head(
+        "/v1/services", 40, f"Authorization: Bearer {key}", "Content-Type: application/json"
+    )
+    sock = open_request(base, api_head, b'{"name": "slow"')
+    status, body = answer(sock, timeout=10)
+    assert status == 408
+    assert json.loads(body)["error"]["code"] == "body_timeout"
 
-        form = post_head("/sign-in", 40, "Content-Type: application/x-www-form-urlencoded")
-        with open_request(base, form, b"email=") as sock:
-            status, page = answer(sock, timeout=10)
-        assert status == 408 and b"<html" in page.lower()
+    form = post_head("/sign-in", 40, "Content-Type: application/x-www-form-urlencoded")
+    with open_request(base, form, b"email=") as sock:
+        status, page = answer(sock, timeout=10)
+    assert status == 408 and b"<html" in page.lower()
 
-        # Nothing was written by the slow request.
-        services = httpx.get(f"{base}/v1/services", headers={"Authorization": f"Bearer {key}"})
-        assert services.json()["data"] == []
+    # Nothing was written by the slow request.
+    services = httpx.get(f"{base}/v1/services", headers={"Authorization": f"Bearer {key}"})
+    assert services.json()["data"] == []
 
 
-def test_a_large_body_is_refused_before_it_is_read(scratch_url: str, tmp_path: Path) -> None:
+def test_a_large_body_is_refused_before_it_is_read(server: Server) -> None:
     """24 MB announced or streamed: 413 at once, and the server's memory stays where it was."""
-    key = new_api_key(scratch_url, tmp_path)
+    key, base = server.new_key(), server.base
     auth = f"Authorization: Bearer {key}"
     extra = b"{" + b",".join(b'"extra_key%07d": 0' % i for i in range(1_250_000)) + b"}"
     assert len(extra) > 24_000_000
-    with serving(tmp_path, bookd_env(scratch_url)) as base:
-        assert httpx.get(f"{base}/healthz").status_code == 200
-        before = rss_kib(base)
+    assert httpx.get(f"{base}/healthz").status_code == 200
+    before = rss_kib(base)
 
-        for head in (
-            post_head("/v1/services", len(extra), auth, "Content-Type: application/json"),
-            post_head("/v1/services", len(extra), "Content-Type: application/json"),
-            post_head("/sign-in", len(extra), "Content-Type: application/x-www-form-urlencoded"),
-        ):
-            sock = open_request(base, head)
-            sender = Sender(sock, extra)
-            sender.start()
-            status, body = answer(sock, timeout=10)
-            sent_by_then = sender.sent
-            sock.close()
-            sender.join(timeout=10)
-            assert status == 413, body[:200]
-            assert json.loads(body)["error"]["code"] == "body_too_large"
-            # Answered before the body was read: most of it had not even left the client.
-            assert sent_by_then < len(extra) // 2, f"413 after {sent_by_then} bytes were sent"
-
-        # Without a Content-Length the count stops at the limit.
-        sock = open_request(base, post_head("/v1/services", None, auth, chunked=True))
-        sender = threading.Thread(target=_send_chunked, args=(sock, extra), daemon=True)
+    for head in (
+        post_head("/v1/services", len(extra), auth, "Content-Type: application/json"),
+        post_head("/v1/services", len(extra), "Content-Type: application/json"),
+        post_head("/sign-in", len(extra), "Content-Type: application/x-www-form-urlencoded"),
+    ):
+        sock = open_request(base, head)
+        sender = Sender(sock, extra)
         sender.start()
         status, body = answer(sock, timeout=10)
+        sent_by_then = sender.sent
         sock.close()
         sender.join(timeout=10)
         assert status == 413, body[:200]
+        assert json.loads(body)["error"]["code"] == "body_too_large"
+        # Answered before the body was read: most of it had not even left the client.
+        assert sent_by_then < len(extra) // 2, f"413 after {sent_by_then} bytes were sent"
 
-        grown = rss_kib(base) - before
-        assert grown < 20 * 1024, f"the server grew by {grown} KiB"
-        assert httpx.get(f"{base}/healthz").status_code == 200
-        listed = httpx.get(f"{base}/v1/services", headers={"Authorization": f"Bearer {key}"})
-        assert listed.json()["data"] == []
+    # Without a Content-Length the count stops at the limit.
+    sock = open_request(base, post_head("/v1/services", None, auth, chunked=True))
+    sender = threading.Thread(target=_send_chunked, args=(sock, extra), daemon=True)
+    sender.start()
+    status, body = answer(sock, timeout=10)
+    sock.close()
+    sender.join(timeout=10)
+    assert status == 413, body[:200]
+
+    grown = rss_kib(base) - before
+    assert grown < 20 * 1024, f"the server grew by {grown} KiB"
+    assert httpx.get(f"{base}/healthz").status_code == 200
+    listed = httpx.get(f"{base}/v1/services", headers={"Authorization": f"Bearer {key}"})
+    assert listed.json()["data"] == []
 
 
 class Sender(threading.Thread):
@@ -271,16 +322,15 @@ def _send_chunked(sock: socket.socket, data: bytes) -> None:
         sock.sendall(b"0\r\n\r\n")
 
 
-def test_validation_errors_list_at_most_twenty_problems(scratch_url: str, tmp_path: Path) -> None:
-    key = new_api_key(scratch_url, tmp_path)
+def test_validation_errors_list_at_most_twenty_problems(server: Server) -> None:
+    key, base = server.new_key(), server.base
     body = {**SERVICE, **{f"extra_{i}": i for i in range(20_000)}}
-    with serving(tmp_path, bookd_env(scratch_url)) as base:
-        response = httpx.post(
-            f"{base}/v1/services",
-            json=body,
-            headers={"Authorization": f"Bearer {key}"},
-            timeout=30,
-        )
+    response = httpx.post(
+        f"{base}/v1/services",
+        json=body,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
     assert response.status_code == 422
     error = response.json()["error"]
     assert len(error["details"]) == 20
@@ -288,13 +338,17 @@ def test_validation_errors_list_at_most_twenty_problems(scratch_url: str, tmp_pa
     assert len(response.content) < 10_000
 
 
-def test_metrics_only_with_their_token(scratch_url: str, tmp_path: Path) -> None:
-    with serving(tmp_path, bookd_env(scratch_url)) as base:
-        assert httpx.get(f"{base}/metrics").status_code == 404
-    token = secrets.token_urlsafe(16)
-    with serving(tmp_path, bookd_env(scratch_url, BOOKD_METRICS_TOKEN=token)) as base:
-        assert httpx.get(f"{base}/metrics").status_code == 401
-        wrong = {"Authorization": "Bearer not-it"}
-        assert httpx.get(f"{base}/metrics", headers=wrong).status_code == 401
-        right = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"})
-        assert right.status_code == 200 and "bookd_scheduler" in right.text
+def test_metrics_are_not_served_without_a_token(database_url: str) -> None:
+    app = create_app(Settings(database_url=database_url, db_pool_size=0))
+    with TestClient(app) as client:
+        assert client.get("/metrics").status_code == 404
+        assert client.get("/metrics", headers={"Authorization": "Bearer x"}).status_code == 404
+
+
+def test_metrics_only_with_their_token(server: Server) -> None:
+    base, token = server.base, server.metrics_token
+    assert httpx.get(f"{base}/metrics").status_code == 401
+    wrong = {"Authorization": "Bearer not-it"}
+    assert httpx.get(f"{base}/metrics", headers=wrong).status_code == 401
+    right = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert right.status_code == 200 and "bookd_scheduler" in right.text
