@@ -33,6 +33,9 @@ from tests.databases import ADMIN_URL
 
 T = TypeVar("T")
 
+# Chromium for the browser tests: one per test process, a new context per test.
+pytest_plugins = ["tests.browser"]
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

@@ -5,7 +5,9 @@ under its content security policy in a real browser. The favicon is there."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import httpx2
@@ -17,6 +19,9 @@ from bookd.console.web import error_page
 from bookd.kit.pages import CONTENT_SECURITY_POLICY, PageHeaders
 from tests.conftest import Api
 from tests.console.support import PASSWORD, browser, new_admin, signed_in
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -121,30 +126,25 @@ def test_a_server_error_is_the_consoles_error_page_with_the_headers() -> None:
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM}")
-def test_the_console_works_under_its_policy_in_a_browser(tmp_path: Path) -> None:
+def test_the_console_works_under_its_policy_in_a_browser(
+    tmp_path: Path, scratch_sqlite: str, new_page: Callable[..., Page]
+) -> None:
     """Styles and the script load; the policy refuses nothing the console's own pages
     use (Chromium reports each refusal on the page's console)."""
-    from playwright.sync_api import Dialog, expect, sync_playwright
+    from playwright.sync_api import Dialog, expect
 
-    from tests.console.test_browser import CHROMIUM_ARGS, WAIT_MS, bookd_json
+    from tests.browser import new_account
     from tests.processes import bookd_env, serving
 
-    env = bookd_env(f"sqlite:///{tmp_path / 'bookd.db'}")
-    workspace = bookd_json("workspace", "create", "Policy", env=env, cwd=tmp_path)
-    admin = bookd_json(
-        "user", "create", "--workspace", str(workspace["workspace_id"]),
-        "--email", "policy@example.com", env=env, cwd=tmp_path,
-    )  # fmt: skip
-    with serving(tmp_path, env, "--no-worker") as base, sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = chromium.new_context(base_url=base)
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
+    env = bookd_env(scratch_sqlite)
+    admin = new_account(scratch_sqlite, "Policy", email="policy@example.com")
+    with serving(tmp_path, env, "--no-worker") as base:
+        page = new_page(base_url=base)
         messages: list[str] = []
         page.on("console", lambda m: messages.append(m.text))
         page.goto("/sign-in")
         page.fill("#email", "policy@example.com")
-        page.fill("#password", str(admin["password"]))
+        page.fill("#password", str(admin.password))
         page.click("button:has-text('Sign in')")
         expect(page.locator("h1")).to_have_text("Overview")
         # The stylesheet applies: the header's dark background.
@@ -168,7 +168,6 @@ def test_the_console_works_under_its_policy_in_a_browser(tmp_path: Path) -> None
         page.locator("button[data-confirm]").first.click()
         expect(page.locator("h1")).to_have_text("Settings")
         assert asked and "?" in asked[0]
-        context.close()
-        chromium.close()
+        page.context.close()
     refusals = [m for m in messages if "Content Security Policy" in m]
     assert refusals == []

@@ -4,13 +4,18 @@ there."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import IN_CI
 from tests.processes import bookd_env, serving
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 TYPES = {
     ".js": "text/javascript",
@@ -59,22 +64,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 @pytest.mark.skipif(
     not CHROMIUM.exists() and not IN_CI, reason=f"no Chromium at {CHROMIUM} (.ci/run installs it)"
 )
-def test_the_docs_render_in_a_browser_that_reaches_no_other_host(tmp_path: Path) -> None:
-    from playwright.sync_api import Route, expect, sync_playwright
+def test_the_docs_render_in_a_browser_that_reaches_no_other_host(
+    tmp_path: Path, scratch_sqlite: str, new_page: Callable[..., Page]
+) -> None:
+    from playwright.sync_api import Route, expect
 
     elsewhere: list[str] = []
-    with (
-        serving(tmp_path, bookd_env(f"sqlite:///{tmp_path / 'bookd.db'}")) as base,
-        sync_playwright() as p,
-    ):
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
-        )  # fmt: skip
-        page = browser.new_page(base_url=base)
-        page.set_default_timeout(15_000)
+    with serving(tmp_path, bookd_env(scratch_sqlite)) as base:
+        page = new_page(base_url=base)
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
 
@@ -94,6 +91,6 @@ def test_the_docs_render_in_a_browser_that_reaches_no_other_host(tmp_path: Path)
         # cores (the suite runs beside it) that takes seconds per hundred operations.
         expect(page.get_by_role("heading", name="bookd").first).to_be_visible(timeout=60_000)
         expect(page.get_by_text("/v1/bookings").first).to_be_attached()
-        browser.close()
+        page.context.close()
     assert elsewhere == []
     assert errors == []

@@ -9,24 +9,18 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from bookd.config import LOCAL_URL
-from tests.console.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    PHONE,
-    SCREENSHOTS,
-    WAIT_MS,
-    bookd_json,
-    shoot,
-)
+from tests.browser import new_account
+from tests.console.test_browser import PHONE, SCREENSHOTS, shoot
 from tests.processes import bookd_env, serving
 
 TZ = "Europe/Berlin"
@@ -66,18 +60,18 @@ def ok(response: httpx.Response, status: int = 200) -> Any:
     return response.json()
 
 
-def test_a_customer_manages_a_booking_on_a_phone(tmp_path: Path) -> None:
-    env = bookd_env(f"sqlite:///{tmp_path / 'bookd.db'}")
-    workspace = bookd_json(
-        "workspace", "create", "Praxis Sonnenschein", "--timezone", TZ, env=env, cwd=tmp_path
-    )
+def test_a_customer_manages_a_booking_on_a_phone(
+    tmp_path: Path, scratch_sqlite: str, new_page: Callable[..., Page]
+) -> None:
+    env = bookd_env(scratch_sqlite)
+    workspace = new_account(scratch_sqlite, "Praxis Sonnenschein", timezone=TZ)
     shots = tmp_path / "screenshots"
     shots.mkdir()
     tz = ZoneInfo(TZ)
 
-    with serving(tmp_path, env) as base, sync_playwright() as p:
+    with serving(tmp_path, env) as base:
         api = httpx.Client(
-            base_url=base, headers={"Authorization": f"Bearer {workspace['api_key']}"}, timeout=30
+            base_url=base, headers={"Authorization": f"Bearer {workspace.api_key}"}, timeout=30
         )
         ok(api.post("/v1/services", json={
             "service_uid": "consultation", "name": "Consultation", "default_duration": 60,
@@ -103,13 +97,8 @@ def test_a_customer_manages_a_booking_on_a_phone(tmp_path: Path) -> None:
         }), 201)  # fmt: skip
         link = reminder_link(api, booking["id"])
 
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         # No script: the page is forms and links only.
-        context = browser.new_context(
-            base_url=base, viewport=PHONE, java_script_enabled=False, locale="en-GB"
-        )
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
+        page = new_page(base_url=base, viewport=PHONE, java_script_enabled=False, locale="en-GB")
 
         page.goto(link)
         own = f"{base}/my/{booking['id']}"
@@ -182,8 +171,7 @@ def test_a_customer_manages_a_booking_on_a_phone(tmp_path: Path) -> None:
         expect(page.locator("#refusal")).to_contain_text("This link has expired or was withdrawn")
         page.goto(link)
         expect(page.locator("#refusal")).to_contain_text("This link has expired or was withdrawn")
-        context.close()
-        browser.close()
+        page.context.close()
         api.close()
 
     assert len(list(shots.glob("*.png"))) == 3
