@@ -25,5 +25,5 @@ def size(small: T, full: T) -> T:
 
 
 def examples(full: int) -> int:
-    """A property test's examples: `full` in a soak run, a quarter of it (at least 3) otherwise."""
-    return full if SOAK else max(3, full // 4)
+    """A property test's examples: `full` in a soak run, an eighth of it (at least 3) otherwise."""
+    return full if SOAK else max(3, full // 8)
