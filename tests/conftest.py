@@ -79,11 +79,24 @@ def pytest_report_header() -> str:
     )
 
 
+# Fixtures of the tests that start processes or a browser: the long ones.
+LONG = {"scratch_postgres", "scratch_sqlite", "scratch_url", "tmp_path", "browser", "server"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A hang fails in a minute (pyproject.toml); a soak test at full size gets its own limit."""
+    """A hang fails in a minute (pyproject.toml); a soak test at full size gets its own limit.
+    The long tests go first, each module's in its order: xdist's workers then end on short ones
+    and finish together, not one waiting for the other's last browser test."""
     for item in items:
         if item.get_closest_marker("soak") and sizes.SOAK:
             item.add_marker(pytest.mark.timeout(sizes.SOAK_TIMEOUT))
+
+    def long(item: pytest.Item) -> bool:
+        return bool(item.get_closest_marker("soak")) or not LONG.isdisjoint(
+            getattr(item, "fixturenames", ())
+        )
+
+    items.sort(key=lambda item: not long(item))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

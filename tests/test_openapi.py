@@ -20,6 +20,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -35,10 +36,19 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.actions.endpoints import ActionName
 from bookd.app import create_app
+from bookd.bookings import service as bookings
+from bookd.bookings.schemas import BookingCreate
+from bookd.catalog import service as catalog
+from bookd.catalog.schemas import ServiceCreate, TemplateCreate
 from bookd.config import Settings
+from bookd.webhooks import service as webhooks
+from bookd.webhooks.guard import Guard
+from bookd.webhooks.schemas import TriggerCreate
+from bookd.workspaces.models import Workspace
 from tests import factories, sizes
 from tests.conftest import Api, new_workspace
 
@@ -86,45 +96,62 @@ def fuzzed_app(database_url: str) -> FastAPI:
 
 
 @pytest.fixture
-def seed(client: TestClient, backend: str, fuzzed_app: FastAPI) -> Iterator[Seed]:
+def seed(client: TestClient, backend: str) -> Iterator[Seed]:
     """A fresh workspace per operation: a service with templates of both kinds, four bookings, a
-    paused trigger with one test delivery; and a booking of another workspace.
+    paused trigger with one test delivery; and a booking of another workspace. Made through the
+    services in one transaction (what the requests themselves do is the fuzzer's subject).
 
     Its triggers are deleted afterwards, with their deliveries: nothing delivers them here, but
     other tests' workers deliver whatever is due in this database and count what they sent."""
     api = new_workspace(client, backend=backend)
-    uid = factories.service(api)["service_uid"]
-    for kind in ("reminders", "followups"):
-        factories.template(api, uid, kind, days=1)
-        factories.template(api, uid, kind, hours=2, status="inactive")
-    ns = f"fuzz-{secrets.token_hex(3)}"
-    ids = tuple(
-        factories.booking(
-            api, service_uid=uid, bot_user_ns=ns, start_time=factories.future(days=d)
-        )["id"]
-        for d in (3, 5, 7, 9)
-    )
     other = new_workspace(client, backend=backend)
-    other_uid = factories.service(other)["service_uid"]
-    foreign = factories.booking(other, service_uid=other_uid)
-    hooks = TestClient(fuzzed_app, headers=api.headers)
-    trigger = hooks.post(
-        "/v1/triggers",
-        json={"name": "fuzz", "url": "http://127.0.0.1:9/hook", "status": "paused"},
-    )
-    assert trigger.status_code == 201, trigger.text
-    delivery = hooks.post(f"/v1/triggers/{trigger.json()['id']}/test")
-    assert delivery.status_code == 202, delivery.text
-    yield Seed(
-        key=api.key,
-        service_uid=uid,
-        booking_ids=ids,
-        bot_user_ns=ns,
-        foreign_booking_id=foreign["id"],
-        foreign_service_uid=other_uid,
-        trigger_id=trigger.json()["id"],
-        delivery_id=delivery.json()["id"],
-    )
+    ns = f"fuzz-{secrets.token_hex(3)}"
+    uid, other_uid = f"svc_{secrets.token_hex(4)}", f"svc_{secrets.token_hex(4)}"
+
+    async def make(session: AsyncSession) -> Seed:
+        now = datetime.now(UTC)
+
+        async def booked(workspace_id: int, service_uid: str, days: int) -> int:
+            workspace = await session.get(Workspace, workspace_id)
+            assert workspace is not None
+            ctx = bookings.Context(session=session, workspace=workspace, actor="seed", now=now)
+            body = BookingCreate(
+                service_uid=service_uid, bot_user_ns=ns, start_time=now + timedelta(days=days)
+            )
+            return (await bookings.create_booking(ctx, body)).booking.id
+
+        for workspace_id, service_uid in ((api.workspace_id, uid), (other.workspace_id, other_uid)):
+            service = ServiceCreate(
+                name="Consultation", service_uid=service_uid, default_duration=30
+            )
+            await catalog.create_service(session, workspace_id, service, now)
+        for kind in ("reminder", "followup"):
+            for template in (
+                TemplateCreate(title="Reminder", days=1),
+                TemplateCreate(title="Reminder", hours=2, status="inactive"),
+            ):
+                await catalog.create_template(session, api.workspace_id, uid, kind, template, now)
+        ids = tuple([await booked(api.workspace_id, uid, days) for days in (3, 5, 7, 9)])
+        foreign = await booked(other.workspace_id, other_uid, 30)
+        hook = TriggerCreate.model_validate(
+            {"name": "fuzz", "url": "http://127.0.0.1:9/hook", "status": "paused"}
+        )
+        trigger = await webhooks.create_trigger(
+            session, api.workspace_id, hook, Guard(allow_private=True), now
+        )
+        delivery = await webhooks.send_test_event(session, api.workspace_id, trigger.id, now)
+        return Seed(
+            key=api.key,
+            service_uid=uid,
+            booking_ids=ids,
+            bot_user_ns=ns,
+            foreign_booking_id=foreign,
+            foreign_service_uid=other_uid,
+            trigger_id=trigger.id,
+            delivery_id=delivery.id,
+        )
+
+    yield api.run(make)
     while hooks_left := api.get("/v1/triggers", params={"limit": 200}).json()["data"]:
         for hook in hooks_left:
             assert api.delete(f"/v1/triggers/{hook['id']}").status_code == 204
