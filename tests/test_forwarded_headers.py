@@ -37,8 +37,11 @@ def cookie_over_https(base: str) -> str:
 
 
 def test_forwarded_headers_count_only_from_trusted_proxies(
-    tmp_path: Path, scratch_url: str
+    tmp_path: Path, scratch_sqlite: str
 ) -> None:
+    """On SQLite alone: which peer is believed is decided before any database is asked (the
+    limit itself is counted on both in tests/console/test_auth.py)."""
+    scratch_url = scratch_sqlite
     limit = LIMIT_PER_ADDRESS
     trusted = bookd_env(scratch_url, BOOKD_TRUSTED_PROXIES="127.0.0.1")
     with serving(tmp_path, trusted) as base:

@@ -26,10 +26,11 @@ from bookd.kit.db import Database
 from bookd.workspaces import service as workspaces
 from tests import databases, sizes
 from tests.conftest import BACKENDS
-from tests.processes import bookd_env, new_api_key, serving
+from tests.processes import bookd_env, serving
 
-# The hold: 30 s in `make soak`, 10 s in `make test`.
-HOLD_SECONDS = sizes.size(10, 30)
+# The hold: 30 s in `make soak`, 7 s in `make test`; a reminder falls due every SPACING seconds.
+HOLD_SECONDS = sizes.size(7, 30)
+SPACING = sizes.size(3, 5)
 HOLDERS = 10  # as many as the PostgreSQL pool has connections
 SERVICE = {"name": "S", "service_uid": "s", "default_duration": 30}
 
@@ -152,7 +153,7 @@ def test_half_sent_bodies_hold_no_writer_and_no_connection(
     sends each reminder on time, and a client with a bad key is refused before its body. (A held
     writer would wait the minute of the body timeout: `make test`, on a busy machine, allows 10 s
     for a write and a reminder's lateness, `make soak` holds the 1 s and 3 s.)"""
-    key = new_api_key(scratch_url, tmp_path)
+    key = asyncio.run(_new_workspace_key(scratch_url))
     env = bookd_env(scratch_url, BOOKD_BODY_TIMEOUT_SECONDS="60")
     with (
         serving(tmp_path, env) as base,
@@ -161,9 +162,11 @@ def test_half_sent_bodies_hold_no_writer_and_no_connection(
         assert api.post("/v1/services", json=SERVICE).status_code == 201
         reminder = {"title": "soon", "minutes": 1}
         assert api.post("/v1/services/s/reminders", json=reminder).status_code == 201
-        # A reminder a minute before each start: one falls due every 5 s of the hold.
+        # A reminder a minute before each start: one falls due every SPACING seconds of the hold.
         began = datetime.now(UTC).replace(microsecond=0)
-        due = [began + timedelta(seconds=5 * (i + 1)) for i in range(HOLD_SECONDS // 5 - 1)]
+        due = [
+            began + timedelta(seconds=SPACING * (i + 1)) for i in range(HOLD_SECONDS // SPACING - 1)
+        ]
         for i, at in enumerate(due):
             booking = {
                 "service_uid": "s",
