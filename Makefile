@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Compiled modules (and pytest's rewritten tests) are kept in __pycache__ from one run to the next,
+# whatever the shell says: a second `make test` starts its workers seconds sooner.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install run test lint typecheck pytest soak bench clean docs-examples screenshots browser
 
