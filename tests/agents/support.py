@@ -22,6 +22,27 @@ from tests.processes import BOOKD, bookd_env
 BASE = "http://bookd.test"
 
 
+# Every action of docs/actions.md, in its order: a staff credential is offered each as a tool
+# (docs/agents.md). Written out, not read from the app, so that a dropped action fails.
+TOOLS = [
+    "list_booking_services",
+    "get_booking_service",
+    "list_booking_service_reminders",
+    "list_booking_service_followups",
+    "list_bookings",
+    "get_booking",
+    "create_booking",
+    "confirm_booking",
+    "reschedule_booking",
+    "cancel_booking",
+    "mark_booking_completed",
+    "mark_booking_no_show",
+    "update_booking_rating",
+    "list_available_slots",
+    "analytics",
+]
+
+
 @dataclass
 class Agent:
     """One connected MCP client: its calls block until the answer is in."""

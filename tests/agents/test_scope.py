@@ -21,28 +21,12 @@ from bookd.agents.server import CREDENTIAL_REFUSED
 from bookd.workspaces.models import CustomerToken
 from tests import factories
 from tests.agents.conftest import Connect
-from tests.agents.support import Agent, over_http, over_stdio
+from tests.agents.support import TOOLS, Agent, over_http, over_stdio
 from tests.conftest import Api, TestClock
 from tests.factories import Customer
 
 # Every action of docs/actions.md: each one is tried.
-EVERY_TOOL = {
-    "list_booking_services",
-    "get_booking_service",
-    "list_booking_service_reminders",
-    "list_booking_service_followups",
-    "list_bookings",
-    "get_booking",
-    "create_booking",
-    "confirm_booking",
-    "reschedule_booking",
-    "cancel_booking",
-    "mark_booking_completed",
-    "mark_booking_no_show",
-    "update_booking_rating",
-    "list_available_slots",
-    "analytics",
-}
+EVERY_TOOL = set(TOOLS)
 
 # The arguments each booking tool takes besides `booking_id`.
 BOOKING_TOOLS: dict[str, dict[str, Any]] = {

@@ -14,29 +14,12 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from bookd.agents.server import CREDENTIAL_REFUSED
+from tests.agents.support import TOOLS
 from tests.conftest import Api
 from tests.processes import BOOKD, bookd_env, new_api_key, serving
 
 LIST_TOOLS = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
 ACCEPT = {"Accept": "application/json, text/event-stream"}
-# Every action of docs/actions.md, in its order: a staff key is offered each as a tool.
-TOOLS = [
-    "list_booking_services",
-    "get_booking_service",
-    "list_booking_service_reminders",
-    "list_booking_service_followups",
-    "list_bookings",
-    "get_booking",
-    "create_booking",
-    "confirm_booking",
-    "reschedule_booking",
-    "cancel_booking",
-    "mark_booking_completed",
-    "mark_booking_no_show",
-    "update_booking_rating",
-    "list_available_slots",
-    "analytics",
-]
 
 
 @pytest.mark.parametrize(

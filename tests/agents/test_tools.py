@@ -13,26 +13,9 @@ from bookd.actions.endpoints import ACTIONS
 from bookd.agents.times import LOCAL_SUFFIX
 from tests import factories
 from tests.agents.conftest import Connect
+from tests.agents.support import TOOLS
 from tests.conftest import Api
 
-# Every action of docs/actions.md, in its order: one tool each (docs/agents.md).
-TOOLS = [
-    "list_booking_services",
-    "get_booking_service",
-    "list_booking_service_reminders",
-    "list_booking_service_followups",
-    "list_bookings",
-    "get_booking",
-    "create_booking",
-    "confirm_booking",
-    "reschedule_booking",
-    "cancel_booking",
-    "mark_booking_completed",
-    "mark_booking_no_show",
-    "update_booking_rating",
-    "list_available_slots",
-    "analytics",
-]
 # What a customer token is offered (docs/agents.md) and what it is not.
 CUSTOMER_TOOLS = {
     "list_booking_services",
