@@ -1,9 +1,10 @@
 """Test harness: the real app on real databases, built through the migrations.
 
-Every test that takes `api` runs twice, on SQLite and on PostgreSQL. Each backend gets one fresh
-database per test run (created here, dropped at the end); each test gets its own workspace, which is
-all the isolation bookd's data needs (nothing crosses workspaces). Where no PostgreSQL answers, the
-PostgreSQL half is skipped loudly, or fails the run when CI=true.
+Every test that takes `api` runs twice, on SQLite and on PostgreSQL. Each test process gets one
+database per backend, a copy of the run's migrated template (tests/databases.py), dropped at the
+end; each test gets its own workspace, which is all the isolation bookd's data needs (nothing
+crosses workspaces). Where no PostgreSQL answers, the PostgreSQL half is skipped loudly, or fails
+the run when CI=true. How the suite is laid out: docs/testing.md.
 """
 
 from __future__ import annotations
@@ -65,8 +66,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if IN_CI:
             raise pytest.UsageError(message + " (CI=true makes this a failure)")
         warnings.warn(message, stacklevel=1)
-    settings.register_profile("test", max_examples=sizes.EXAMPLES, deadline=None)
-    settings.register_profile("soak", max_examples=sizes.EXAMPLES, deadline=None)
+    # For the property tests that name no count of their own (the others: sizes.examples).
+    settings.register_profile("test", max_examples=10, deadline=None)
+    settings.register_profile("soak", max_examples=100, deadline=None)
     settings.load_profile("soak" if sizes.SOAK else "test")
 
 

@@ -13,8 +13,6 @@ from typing import TypeVar
 T = TypeVar("T")
 
 SOAK = os.environ.get("BOOKD_TEST_SOAK", "").lower() in ("1", "true", "yes")
-# Examples per property test (Hypothesis) where a test names no count of its own.
-EXAMPLES = 100 if SOAK else 10
 # The limit of one soak test at full size; any other test fails after a minute (pyproject.toml).
 SOAK_TIMEOUT = 900
 
