@@ -149,3 +149,10 @@ def new_account(url: str, name: str, *, timezone: str = "UTC", email: str | None
 
     with ThreadPoolExecutor(max_workers=1) as thread:
         return thread.submit(asyncio.run, make()).result()
+
+
+def sign_in(page: Page, email: str, password: str) -> None:
+    """Fill the console's sign-in form on `page` (already at /sign-in) and send it."""
+    page.fill("#email", email)
+    page.fill("#password", password)
+    page.click("button:has-text('Sign in')")

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.browser import CHROMIUM, new_account
+from tests.browser import CHROMIUM, new_account, sign_in
 from tests.conftest import IN_CI
 from tests.webhooks.receiver import Receiver, start_receiver
 
@@ -113,9 +113,7 @@ def test_an_admins_first_day(
     expect(page).to_have_url(re.compile(r"/sign-in\?next=/"))
     expect(page.locator("h1")).to_have_text("Sign in")
     shoot(page, shots, "sign-in-desktop")
-    page.fill("#email", "owner@example.com")
-    page.fill("#password", "wrong password")
-    page.click("button:has-text('Sign in')")
+    sign_in(page, "owner@example.com", "wrong password")
     expect(page.locator(".error.banner")).to_contain_text("not right")
     page.fill("#password", str(admin.password))
     page.click("button:has-text('Sign in')")
@@ -376,9 +374,7 @@ def test_the_pages_work_without_javascript(served: Served, new_page: Callable[..
     start = (datetime.now(ZoneInfo("UTC")) + timedelta(days=2)).replace(second=0, microsecond=0)
     page = new_page(base_url=base, java_script_enabled=False)
     page.goto("/sign-in")
-    page.fill("#email", "plain@example.com")
-    page.fill("#password", str(admin.password))
-    page.click("button:has-text('Sign in')")
+    sign_in(page, "plain@example.com", str(admin.password))
     expect(page.locator("h1")).to_have_text("Overview")
     page.goto("/services/new")
     page.fill("#name", "Haircut")
@@ -417,9 +413,7 @@ def test_opening_hours_offer_free_times_until_they_are_taken(
     days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
     page = new_page(base_url=base, viewport=DESKTOP)
     page.goto("/sign-in")
-    page.fill("#email", "hours@example.com")
-    page.fill("#password", str(admin.password))
-    page.click("button:has-text('Sign in')")
+    sign_in(page, "hours@example.com", str(admin.password))
     expect(page.locator("h1")).to_have_text("Overview")
     page.goto("/services/new")
     page.fill("#name", "Massage")
@@ -520,9 +514,7 @@ def test_the_analytics_page(tmp_path: Path, served: Served, new_page: Callable[.
 
     page = new_page(base_url=base, viewport=DESKTOP)
     page.goto("/sign-in")
-    page.fill("#email", "numbers@example.com")
-    page.fill("#password", str(admin.password))
-    page.click("button:has-text('Sign in')")
+    sign_in(page, "numbers@example.com", str(admin.password))
     page.click("nav >> text=Analytics")
     expect(page.locator("h1")).to_have_text("Analytics")
     last = (first + timedelta(days=30)).date().isoformat()

@@ -133,7 +133,7 @@ def test_the_console_works_under_its_policy_in_a_browser(
     use (Chromium reports each refusal on the page's console)."""
     from playwright.sync_api import Dialog, expect
 
-    from tests.browser import new_account
+    from tests.browser import new_account, sign_in
     from tests.processes import bookd_env, serving
 
     env = bookd_env(scratch_sqlite)
@@ -143,9 +143,7 @@ def test_the_console_works_under_its_policy_in_a_browser(
         messages: list[str] = []
         page.on("console", lambda m: messages.append(m.text))
         page.goto("/sign-in")
-        page.fill("#email", "policy@example.com")
-        page.fill("#password", str(admin.password))
-        page.click("button:has-text('Sign in')")
+        sign_in(page, "policy@example.com", str(admin.password))
         expect(page.locator("h1")).to_have_text("Overview")
         # The stylesheet applies: the header's dark background.
         expect(page.locator("header.top")).to_have_css("background-color", "rgb(23, 35, 58)")
