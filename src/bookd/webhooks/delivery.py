@@ -267,11 +267,16 @@ class Dispatcher:
         return outcome(item, answer, now)
 
     async def record(self, ended: list[tuple[Claimed, Result]], now: datetime) -> None:
-        """Store a batch of attempts, and what they tell of their endpoints: one transaction."""
+        """Store a batch of attempts, the deliveries' states, the counters of those that ended and
+        what the attempts tell of their endpoints, in one transaction: all or nothing, so that a
+        retry of a batch that failed half way stores each attempt once and counts it once. (A
+        lane's waiting claims handed back by a verdict that is rolled back are left to their
+        leases.)"""
         by_trigger: dict[int, list[Result]] = {}
         for item, result in ended:
             by_trigger.setdefault(item.due.trigger_id, []).append(result)
-        async with self.db.statements() as conn:
+        async with self.db.transaction() as session:
+            conn = await session.connection()
             await repository.record(conn, [result for _, result in ended], now)
             await repository.count_ended(conn, [result for _, result in ended], now)
             for trigger_id, results in by_trigger.items():
@@ -343,7 +348,7 @@ class Dispatcher:
                 return await self.attempt(item, now)
 
         results = await asyncio.gather(*(one(item) for item in claimed))
-        await self.record(list(zip(claimed, results, strict=True)), now)
+        await self.store(list(zip(claimed, results, strict=True)), lambda: now)
         return [result.status for result in results]
 
     # --- the pipeline --------------------------------------------------------------------------
@@ -438,31 +443,35 @@ class Dispatcher:
 
     async def _recorder(self, stop: asyncio.Event) -> None:
         assert self._flush is not None
-        failed = 0
         while True:
             await self._flush.wait()
             self._flush.clear()
             ended, self._ended = self._ended, []
             if ended:
-                try:
-                    await self.record(ended, self.clock())
-                except Exception:
-                    failed += 1
-                    if failed < RECORD_TRIES:
-                        log.exception("recording deliveries failed; retrying")
-                        self._ended[:0] = ended
-                        await asyncio.sleep(ERROR_PAUSE)
-                        self._flush.set()
-                        continue
-                    # Given up: their leases run out and the deliveries are tried again (at
-                    # least once), rather than every later attempt waiting behind this batch.
-                    log.exception(
-                        "recording %d deliveries failed; left to their leases", len(ended)
-                    )
-                failed = 0
+                await self.store(ended, self.clock)
                 self._recorded(ended)
             if stop.is_set() and not self._tasks and not self._ended:
                 return
+
+    async def store(
+        self, ended: list[tuple[Claimed, Result]], clock: Callable[[], datetime]
+    ) -> bool:
+        """`record` a batch, trying again up to RECORD_TRIES times (at the clock's time of each
+        try); whether it was stored. A batch given up on is left to its leases: the deliveries are
+        tried again (at least once), rather than every later attempt waiting behind this batch."""
+        for tries in range(1, RECORD_TRIES + 1):
+            try:
+                await self.record(ended, clock())
+                return True
+            except Exception:
+                if tries == RECORD_TRIES:
+                    log.exception(
+                        "recording %d deliveries failed; left to their leases", len(ended)
+                    )
+                    return False
+                log.exception("recording deliveries failed; retrying")
+                await asyncio.sleep(ERROR_PAUSE)
+        return False
 
     def _recorded(self, ended: list[tuple[Claimed, Result]]) -> None:
         for item, _ in ended:

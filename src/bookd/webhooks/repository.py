@@ -307,7 +307,7 @@ async def record(conn: AsyncConnection, results: list[Result], now: datetime) ->
             },
         )
         return
-    # SQLite: both statements in the one write transaction of `Database.statements`.
+    # SQLite: two statements, in the recorder's one transaction.
     await conn.execute(
         _SQLITE_ATTEMPT,
         [
