@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.bookings.policy import LINK_MARGIN
 from bookd.config import LOCAL_URL
+from bookd.kit import changes
 from bookd.kit.tokens import hash_key
 from bookd.scheduling import scheduler
 from bookd.worker import Worker
@@ -183,6 +184,7 @@ def test_a_batch_rolled_back_leaves_no_token(
                 link_base=LOCAL_URL,
             )
             assert result.counts["reminder_sent"] >= 1
+            await changes.write(session)  # as the transaction's owner does before its commit
             written = await session.scalars(
                 select(CustomerToken.id)
                 .join(BotUser, BotUser.id == CustomerToken.bot_user_id)

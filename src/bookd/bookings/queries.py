@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.bookings import payloads
-from bookd.bookings.counts import Facts, Tally
+from bookd.bookings.counts import Facts
 from bookd.bookings.models import Booking, BookingLog, BookingMessage
 from bookd.bookings.rows import BookingRow, BotUserRow, ServiceRow
 from bookd.bookings.schemas import BookingFilters, BookingOut
@@ -39,10 +39,6 @@ class Context:
     now: datetime
     customer: Customer | None = None
     """Set when a customer token acts: it sees and changes its own bot user's bookings only."""
-    counts: Tally | None = None
-    """Where a caller that makes many changes in one transaction (the scheduler's batch) gathers
-    their analytics counter changes, to write them once, at its end; unset, each change writes its
-    own. Either way a transaction takes the counter rows' locks once, in one order, last."""
 
     @property
     def tz(self) -> ZoneInfo:

@@ -1,9 +1,6 @@
-"""Booking changes: ask the domain, write the change with its messages, log and events. The reads
-and `Context` are `queries.py`.
-
-Every change goes through `_apply`, which takes the transition from `domain.decide` and writes,
-in the caller's transaction, the new status, the reminder/follow-up effects, one audit log row and
-the transition's events. Nothing here commits.
+"""Booking changes: check what is asked, ask the domain for the transition, and have
+`transitions.apply` write it (the one place a change of a booking is written, with its messages,
+audit row, events and counters). The reads and `Context` are `queries.py`. Nothing here commits.
 
 A customer (`Context.customer`) books for itself only, without `force`, and changes an existing
 booking through `_locked`, which asks the domain's rules for customers and the service's policy.
@@ -14,18 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Table, and_, bindparam, delete, insert, select
 
 from bookd.availability.models import ServiceAvailability
-from bookd.bookings import counts, policy, slots
+from bookd.bookings import counts, slots, transitions, writers
 from bookd.bookings.domain import (
     Action,
     CustomerPolicy,
-    Effect,
-    MessageStatus,
     Status,
     Transition,
     customer_change,
@@ -33,26 +26,21 @@ from bookd.bookings.domain import (
     decide,
 )
 from bookd.bookings.models import Booking, BookingLog, BookingMessage
+from bookd.bookings.queries import FOLLOWUP as FOLLOWUP  # the edges name both kinds from here
 from bookd.bookings.queries import (
-    FOLLOWUP,
     REMINDER,
     Context,
     Loaded,
     load,
 )
-from bookd.bookings.rows import BookingRow
 from bookd.bookings.schemas import (
     BookingCreate,
     BookingUpdate,
     RescheduleBody,
 )
-from bookd.catalog import service as catalog
 from bookd.catalog.models import BookingService, Template
-from bookd.events import outbox
-from bookd.events.payloads import dumps
-from bookd.kit import wakeup
+from bookd.kit import changes
 from bookd.kit.clock import iso_z
-from bookd.kit.db import insert_rows
 from bookd.kit.errors import (
     Conflict,
     CustomerRefused,
@@ -64,8 +52,6 @@ from bookd.kit.errors import (
 from bookd.workspaces import service as workspaces
 
 # For the rows written in bulk with Core statements (no ORM objects).
-MESSAGES = cast(Table, BookingMessage.__table__)
-LOGS = cast(Table, BookingLog.__table__)
 BOOKINGS = cast(Table, Booking.__table__)
 # A Core INSERT of the table, not of the mapped class: the ORM's bulk-insert layer costs more than
 # the statement, and nothing in the transaction holds the new row as an object.
@@ -235,7 +221,7 @@ async def create_booking(ctx: Context, data: BookingCreate) -> Loaded:
     booking_id = (await ctx.session.execute(_INSERT_BOOKING, row)).scalar_one()
     booking = Booking(id=booking_id, **values)
     loaded = Loaded(booking, service, bot_user, reminders=bookable.reminders)
-    await _apply(ctx, loaded, transition, fresh=True, details=_forced(overridden))
+    await transitions.apply(ctx, loaded, transition, fresh=True, details=_forced(overridden))
     return loaded
 
 
@@ -256,6 +242,7 @@ async def _locked(
     is a customer's (403) and that the service's customer policy allows (409)."""
     if ctx.customer is not None:
         customer_may(action)
+    await changes.write(ctx.session)  # an earlier change of this transaction, before reading
     loaded = await load(ctx, booking_id, lock=True)
     if if_match is not None and if_match != loaded.booking.version:
         raise Conflict(
@@ -271,7 +258,7 @@ async def _locked(
     transition = decide(Status(loaded.booking.status), action, requested)
     if ctx.customer is not None:
         _customer_check(ctx, loaded, action)
-    loaded.counted = await _facts(ctx, loaded.booking)
+    loaded.counted = await transitions.facts(ctx, loaded.booking)
     return loaded, transition
 
 
@@ -329,7 +316,7 @@ async def act(
     if action is Action.CANCEL:
         loaded.booking.cancel_reason = reason
         details["reason"] = reason
-    await _apply(ctx, loaded, transition, details=details)
+    await transitions.apply(ctx, loaded, transition, details=details)
     return loaded
 
 
@@ -361,7 +348,7 @@ async def reschedule(
     }
     change = {"old": old, "new": new, "reason": body.reason}
     details = change | _forced(overridden)
-    await _apply(ctx, loaded, transition, details=details, extra={"reschedule": change})
+    await transitions.apply(ctx, loaded, transition, details=details, extra={"reschedule": change})
     return loaded
 
 
@@ -379,7 +366,9 @@ async def update_details(
         if old != value:
             changes[name] = {"old": old, "new": value}
             setattr(loaded.booking, column, value)
-    await _apply(ctx, loaded, transition, details={"changes": changes}, extra={"changes": changes})
+    await transitions.apply(
+        ctx, loaded, transition, details={"changes": changes}, extra={"changes": changes}
+    )
     return loaded
 
 
@@ -390,13 +379,13 @@ async def rate(
     loaded, transition = await _locked(ctx, booking_id, if_match, Action.RATE)
     change = {"old": loaded.booking.rating, "new": rating}
     loaded.booking.rating = rating
-    await _apply(ctx, loaded, transition, details=change, extra={"rating": change})
+    await transitions.apply(ctx, loaded, transition, details=change, extra={"rating": change})
     return loaded
 
 
 async def delete_booking(ctx: Context, booking_id: int, *, if_match: int | None = None) -> None:
     loaded, transition = await _locked(ctx, booking_id, if_match, Action.DELETE)
-    await _record_events(ctx, loaded, transition, extra={})
+    transitions.record_events(ctx, loaded, transition, extra={})
     session = ctx.session
     # Deleted for good, history and all: it no longer counts in the analytics either.
     tally = counts.Tally.empty()
@@ -406,272 +395,10 @@ async def delete_booking(ctx: Context, booking_id: int, *, if_match: int | None 
         .where(BookingMessage.booking_id == booking_id)
         .returning(BookingMessage.kind, BookingMessage.status, BookingMessage.scheduled_at)
     )
+    booking = (booking_id, loaded.service.id)
     for kind, status, at in removed:
-        tally.message(ctx.workspace.id, _ids(loaded), kind, status, at, ctx.tz, -1)
-    await _count(ctx, tally)
+        tally.message(ctx.workspace.id, booking, kind, status, at, ctx.tz, -1)
+    changes.of(session).add(writers.COUNTERS, tally)
     await session.execute(delete(BookingLog).where(BookingLog.booking_id == booking_id))
     await session.execute(delete(Booking).where(Booking.id == booking_id))
     session.expunge(loaded.booking)
-
-
-# --- the one place a change is written ----------------------------------------------------------
-
-
-async def _apply(
-    ctx: Context,
-    loaded: Loaded,
-    transition: Transition,
-    *,
-    details: dict[str, Any] | None = None,
-    extra: dict[str, Any] | None = None,
-    fresh: bool = False,
-    as_of: datetime | None = None,
-) -> None:
-    """Write `transition`: status, version, messages, one log row, its events.
-
-    `as_of` is the moment the change counts from when deciding whether a new reminder or
-    follow-up is still to come (an automatic change uses its due time, not the processing time).
-    A `fresh` booking was inserted with its first status and version already.
-    """
-    booking = loaded.booking
-    if not fresh and loaded.counted is None:
-        raise RuntimeError("a change to a booking read without its counted facts (`_locked`)")
-    before = None if fresh else loaded.counted
-    if not fresh:
-        booking.status = transition.new.value
-        booking.version += 1
-        booking.updated_at = ctx.now
-    reference = as_of or ctx.now
-    tally = counts.Tally.empty()
-    scheduled = [
-        *await _effect(ctx, loaded, REMINDER, transition, reference, fresh, tally),
-        *await _effect(ctx, loaded, FOLLOWUP, transition, reference, fresh, tally),
-    ]
-    if _wakes(transition, booking, scheduled, ctx.now):
-        await wakeup.announce(ctx.session)
-    await ctx.session.flush()
-    await write_logs(
-        ctx.session,
-        [
-            log_row(
-                ctx.actor,
-                ctx.now,
-                booking.id,
-                transition.action.value,
-                transition.old.value if transition.old else None,
-                transition.new.value,
-                details or {},
-            )
-        ],
-    )
-    await _record_events(ctx, loaded, transition, extra=extra or {})
-    loaded.counted = await _facts(ctx, booking)
-    tally.change(ctx.workspace.id, before, loaded.counted, ctx.tz)
-    await _count(ctx, tally)
-
-
-async def _count(ctx: Context, tally: counts.Tally) -> None:
-    """A change's counter changes: gathered by the caller (`Context.counts`), or written now."""
-    if ctx.counts is not None:
-        ctx.counts.merge(tally)
-    else:
-        await counts.write(ctx.session, tally)
-
-
-async def _facts(ctx: Context, booking: Booking) -> counts.Facts:
-    """What the booking counts for now (whether a reminder was sent is read only where it
-    counts: for a booking completed or a no-show)."""
-    reminded = False
-    if booking.status in (Status.COMPLETED.value, Status.NO_SHOW.value):
-        reminded = (
-            await ctx.session.scalar(
-                select(BookingMessage.id)
-                .where(
-                    BookingMessage.booking_id == booking.id,
-                    BookingMessage.kind == REMINDER,
-                    BookingMessage.status == MessageStatus.SENT.value,
-                )
-                .limit(1)
-            )
-        ) is not None
-    return counts.Facts.of(booking, reminded=reminded)
-
-
-def _wakes(
-    transition: Transition, booking: BookingRow, scheduled: list[datetime], now: datetime
-) -> bool:
-    """Whether the change is worth waking the schedulers for. Sleeping ones look again within
-    their longest sleep anyway: only work that may fall due before then is."""
-    if Effect.SCHEDULE not in (transition.reminders, transition.followups):
-        return False
-    return min([*scheduled, booking.start_time, booking.end_time]) <= now + wakeup.WAKE_WITHIN
-
-
-def log_row(
-    actor: str,
-    now: datetime,
-    booking_id: int,
-    action: str,
-    old_status: str | None,
-    new_status: str | None,
-    details: dict[str, Any],
-) -> dict[str, Any]:
-    return {
-        "booking_id": booking_id,
-        "action": action,
-        "actor": actor,
-        "old_status": old_status,
-        "new_status": new_status,
-        "details": dumps(details),
-        "created_at": now,
-    }
-
-
-async def write_logs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Audit rows are only ever appended: inserted in one statement, no ORM objects."""
-    await insert_rows(session, LOGS, rows)
-
-
-async def _record_events(
-    ctx: Context, loaded: Loaded, transition: Transition, *, extra: dict[str, Any]
-) -> None:
-    if not transition.events:
-        return
-    # Who made the change, named as in the audit log: `api_key:<id>`, `customer:<id>`, ...
-    payload = loaded.payload() | {"actor": ctx.actor} | extra
-    await outbox.write(
-        ctx.session,
-        [
-            outbox.row(
-                workspace_id=ctx.workspace.id,
-                type=event_type,
-                occurred_at=ctx.now,
-                data=payload,
-                booking_id=loaded.booking.id,
-            )
-            for event_type in transition.events
-        ],
-    )
-
-
-async def _effect(
-    ctx: Context,
-    loaded: Loaded,
-    kind: str,
-    transition: Transition,
-    reference: datetime,
-    fresh: bool,
-    tally: counts.Tally,
-) -> list[datetime]:
-    """Apply the transition's effect to the booking's `kind` messages (counting those it skips
-    or removes in `tally`); the times of the pending ones it made."""
-    effect = transition.reminders if kind == REMINDER else transition.followups
-    if effect is Effect.KEEP:
-        return []
-    if effect is Effect.SCHEDULE:
-        return await _schedule(ctx, loaded, kind, reference, fresh, tally)
-    pending = (
-        BookingMessage.booking_id == loaded.booking.id,
-        BookingMessage.kind == kind,
-        BookingMessage.status == MessageStatus.PENDING.value,
-    )
-    # SKIP or CANCEL: the pending ones become skipped or cancelled, the new status the reason.
-    status = MessageStatus.SKIPPED if effect is Effect.SKIP else MessageStatus.CANCELLED
-    changed = await ctx.session.execute(
-        update(BookingMessage)
-        .where(*pending)
-        .values(status=status.value, skip_reason=f"booking {transition.new.value}")
-        .returning(BookingMessage.scheduled_at)
-    )
-    for (at,) in changed:
-        tally.message(ctx.workspace.id, _ids(loaded), kind, status.value, at, ctx.tz)
-    return []
-
-
-def _ids(loaded: Loaded) -> tuple[int, int]:
-    return loaded.booking.id, loaded.service.id
-
-
-async def _schedule(
-    ctx: Context, loaded: Loaded, kind: str, reference: datetime, fresh: bool, tally: counts.Tally
-) -> list[datetime]:
-    """Instances from the service's active templates. Reminders keep what was sent and replace
-    every unsent one; follow-ups are made once, when the booking becomes completed or no_show."""
-    booking = loaded.booking
-    sent: set[int] = set()
-    if not fresh and kind == REMINDER:
-        mine = (BookingMessage.booking_id == booking.id, BookingMessage.kind == kind)
-        sent = set(
-            (
-                await ctx.session.scalars(
-                    select(BookingMessage.sequence).where(
-                        *mine, BookingMessage.status == MessageStatus.SENT.value
-                    )
-                )
-            ).all()
-        )
-        removed = await ctx.session.execute(
-            delete(BookingMessage)
-            .where(*mine, BookingMessage.status != MessageStatus.SENT.value)
-            .returning(BookingMessage.status, BookingMessage.scheduled_at)
-        )
-        for status, at in removed:
-            tally.message(ctx.workspace.id, _ids(loaded), kind, status, at, ctx.tz, -1)
-    templates = (
-        loaded.reminders
-        if kind == REMINDER and loaded.reminders is not None
-        else await catalog.list_templates(ctx.session, loaded.service, kind, active_only=True)  # type: ignore[arg-type]
-    )
-    tz = ctx.tz
-    rows = [
-        _instance(booking, template, kind, tz, reference, ctx.now)
-        for template in templates
-        if template.sequence not in sent
-    ]
-    if rows:
-        # One INSERT for all of them, no ORM objects: nothing in this transaction holds them.
-        await insert_rows(ctx.session, MESSAGES, rows)
-    for row in rows:
-        tally.message(
-            ctx.workspace.id, _ids(loaded), kind, row["status"], row["scheduled_at"], ctx.tz
-        )
-    return [row["scheduled_at"] for row in rows if row["status"] == MessageStatus.PENDING.value]
-
-
-def _instance(
-    booking: Booking,
-    template: Template,
-    kind: str,
-    tz: ZoneInfo,
-    reference: datetime,
-    now: datetime,
-) -> dict[str, Any]:
-    offset = {"days": template.days, "hours": template.hours, "minutes": template.minutes}
-    if kind == REMINDER:
-        at = policy.reminder_time(booking.start_time, tz=tz, **offset)
-    else:
-        at = policy.followup_time(booking.end_time, tz=tz, **offset)
-    status = policy.initial_status(at, reference)
-    return {
-        "booking_id": booking.id,
-        "template_id": template.id,
-        "kind": kind,
-        "sequence": template.sequence,
-        "title": template.title,
-        "description": template.description,
-        "scheduled_at": at,
-        "status": status.value,
-        "sent_at": None,
-        "skip_reason": None if status is MessageStatus.PENDING else "scheduled time already passed",
-        "created_at": now,
-    }
-
-
-# --- automatic changes, made by the scheduler --------------------------------------------------
-
-
-async def apply_automatic(ctx: Context, loaded: Loaded, action: Action, *, as_of: datetime) -> None:
-    """A change the clock makes (start, end, deactivate), counted from `as_of`, its due time."""
-    transition = decide(Status(loaded.booking.status), action)
-    loaded.counted = await _facts(ctx, loaded.booking)
-    await _apply(ctx, loaded, transition, details={"due_at": iso_z(as_of)}, as_of=as_of)

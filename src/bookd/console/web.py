@@ -149,8 +149,9 @@ class Page:
         )
 
     async def refused(self) -> None:
-        """Undo what a refused form tried; the page is then read afresh."""
-        await self.session.rollback()
+        """Undo what a refused form tried (its savepoint, `kit.pages.PageRoute`); the page is then
+        read afresh."""
+        await self.request.state.attempt.rollback()
         self.current = await _current(self.request, self.session, self.now)
 
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:

@@ -46,6 +46,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from bookd.kit import changes
+
 T = TypeVar("T")
 M = TypeVar("M")
 
@@ -160,7 +162,8 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
-        """The edge of a unit of work: commits when the block ends, rolls back on an exception.
+        """The edge of a unit of work: when the block ends, writes its change set
+        (`kit.changes`) and commits; rolls back on an exception.
 
         On SQLite, write transactions of this process queue on an asyncio lock before `BEGIN
         IMMEDIATE`. SQLite admits one writer anyway; a writer that finds the database locked
@@ -173,6 +176,7 @@ class Database:
             session.begin(),
         ):
             yield session
+            await changes.write(session)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:

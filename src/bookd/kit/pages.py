@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bookd.kit import changes
 from bookd.kit.db import Database
 from bookd.kit.errors import BookdError
 from bookd.kit.schemas import EARLIEST, LATEST, NO_NUL
@@ -62,9 +63,9 @@ class CsrfRefused(Exception):
 
 
 class PageRoute(APIRoute):
-    """A page request is one transaction, like an API request (its body read before the
-    transaction begins), with two differences: a handler that shows a refused form rolls back
-    what was tried (the page is then read in a fresh transaction), and refusals become HTML pages
+    """A page request is one transaction (`Database.transaction`), like an API request (its body
+    read before the transaction begins), with two differences: a form's change runs in a savepoint
+    that a handler showing the refused form rolls back (`refused`), and refusals become HTML pages
     instead of JSON (`refusal_page`, each set of pages its own)."""
 
     csrf_refusal = "The form expired or did not come from this page: reload it."
@@ -89,29 +90,27 @@ class PageRoute(APIRoute):
                 await request.body()
             except BookdError as exc:
                 return self.refusal_page(exc.status_code, exc.message)
-            async with db.session(read_only=read_only) as session:
-                request.state.session = session
-                try:
-                    response = await handler(request)
-                except CsrfRefused:
-                    await session.rollback()
-                    return self.refusal_page(403, self.csrf_refusal)
-                except (BookdError, RequestValidationError) as exc:
-                    await session.rollback()
-                    if isinstance(exc, RequestValidationError):
-                        return self.refusal_page(404, "There is nothing at this address.")
-                    return self.refusal_page(exc.status_code, exc.message)
-                except Exception as exc:
-                    await session.rollback()
-                    answer = self.answer_to(request, exc)
-                    if answer is None:
-                        raise
-                    return answer
-                except BaseException:
-                    await session.rollback()
+            try:
+                async with db.transaction(read_only=read_only) as session:
+                    request.state.session = session
+                    if read_only:
+                        return await handler(request)
+                    # A form's change in a savepoint of its own: a handler that shows the
+                    # refused form undoes it (`refused`), then reads the page afresh.
+                    async with changes.Savepoint(session) as attempt:
+                        request.state.attempt = attempt
+                        return await handler(request)
+            except CsrfRefused:
+                return self.refusal_page(403, self.csrf_refusal)
+            except (BookdError, RequestValidationError) as exc:
+                if isinstance(exc, RequestValidationError):
+                    return self.refusal_page(404, "There is nothing at this address.")
+                return self.refusal_page(exc.status_code, exc.message)
+            except Exception as exc:
+                answer = self.answer_to(request, exc)
+                if answer is None:
                     raise
-                await session.commit()
-                return response
+                return answer
 
         return run
 

@@ -16,6 +16,8 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from bookd.kit import changes
+
 CHANNEL = "bookd_due"
 NOTIFY_SQL = f"SELECT pg_notify('{CHANNEL}', '')"
 # A change wakes the schedulers when it makes something due within this long; anything later they
@@ -26,12 +28,21 @@ _local: set[asyncio.Event] = set()
 
 
 async def announce(session: AsyncSession) -> None:
-    """Call inside a transaction that scheduled something; the wake-up goes out at its COMMIT."""
-    if session.info.get(_FLAG):
-        return
-    session.info[_FLAG] = True
+    """Call inside a transaction that scheduled something; the wake-up goes out at its COMMIT
+    (added to its change set, written once however many changes announce it)."""
+    if not session.info.get(_FLAG):
+        session.info[_FLAG] = True
+        changes.of(session).add(WAKE_UP, True)
+
+
+async def _notify(session: AsyncSession, _rows: list[bool]) -> None:
+    """The wake-up's writer: one NOTIFY on PostgreSQL, delivered at COMMIT to every listening
+    process; this process's own schedulers are woken after the commit (`_after_commit`)."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text(NOTIFY_SQL))
+
+
+WAKE_UP = changes.Kind("wake-up", 60, _notify)
 
 
 def wake_local() -> None:

@@ -1,6 +1,8 @@
-"""The scheduler's bulk writer: the sends and skips of due reminders and follow-ups, with their
-audit rows and events, collected for a batch and written one statement per table; and the
-customer tokens of the `[MANAGE_URL]` links that the sent texts carry."""
+"""The sends and skips of due reminders and follow-ups by the scheduler: what each adds to the
+transaction's change set (`kit.changes`) — the message's new status, its audit row, its event, the
+customer token of a `[MANAGE_URL]` link its text carries, its counter change — written once for
+the batch by the same writers every other change uses (`bookings.writers`,
+`webhooks.relay.write_events`), in bulk."""
 
 from __future__ import annotations
 
@@ -9,27 +11,20 @@ from datetime import datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookd.bookings import counts, payloads, policy, render
+from bookd.bookings import counts, payloads, policy, render, writers
 from bookd.bookings.domain import MessageStatus
+from bookd.bookings.queries import FOLLOWUP, REMINDER, Context, Loaded
 from bookd.bookings.rows import BookingRow, BotUserRow, MessageRow, ServiceRow
-from bookd.bookings.service import (
-    FOLLOWUP,
-    MESSAGES,
-    REMINDER,
-    TEMPLATES,
-    Context,
-    Loaded,
-    write_logs,
-)
+from bookd.bookings.service import TEMPLATES
 from bookd.events import outbox
-from bookd.events.payloads import dumps
 from bookd.events.types import EventType
+from bookd.kit import changes
 from bookd.kit.clock import iso_z
 from bookd.kit.db import in_ids, insert_rows
-from bookd.webhooks import relay
+from bookd.webhooks.relay import EVENTS_KIND
 from bookd.workspaces import service as workspaces
 from bookd.workspaces.models import CustomerToken, Tenant
 
@@ -51,8 +46,8 @@ Sendable = Loaded | Snapshot
 
 @dataclass
 class _Link:
-    """A customer token issued for a `[MANAGE_URL]` link, written at `Outgoing.flush`, which sets
-    its expiry from the service's follow-ups."""
+    """A customer token issued for a `[MANAGE_URL]` link; its writer (`write_links`) sets its
+    expiry from the service's follow-ups."""
 
     values: dict[str, Any]
     service_id: int
@@ -61,11 +56,9 @@ class _Link:
 
 
 class Outgoing:
-    """The sends and skips of due reminders and follow-ups of one scheduler batch, with their audit
-    rows and events, written in bulk: one statement per table instead of ORM objects and a flush
-    per row. `flush` writes what is collected, in the order it was collected; the scheduler calls
-    it before any other change in the same transaction and before the transaction ends, so the
-    database sees every write in the order it was made.
+    """What one scheduler batch's sends and skips share: the batch's time, the rendered parts of
+    their events and placeholders, the tokens of their links and their counter changes (one tally
+    for the batch, added to the change set at `flush`).
 
     Event payload parts are rendered once per batch and reused: a batch sends many messages of
     the same services, bot users and bookings, which nothing changes while they are sent (every
@@ -77,17 +70,10 @@ class Outgoing:
         self.link_base = link_base
         """The public URL `[MANAGE_URL]` links are built under; None: the placeholder is left as
         written."""
-        self.links: list[_Link] = []
         # The token of each booking's link in this batch (by booking and end): a second message of
         # the booking in the same batch carries the same link.
         self._tokens: dict[tuple[int, datetime], str] = {}
-        self.sent: dict[datetime, list[int]] = {}
-        self.skipped: list[dict[str, Any]] = []
-        self.logs: list[dict[str, Any]] = []
-        self.events: list[dict[str, Any]] = []
         self.counts = counts.Tally.empty()
-        """The batch's analytics counter changes, its changes' too (`Context.counts`): written
-        once, at the batch's end (`scheduler.run_batch`)."""
         self._parts: dict[tuple[str, int, int], Any] = {}
 
     def _part(self, kind: str, key: int, version: int, make: Any) -> Any:
@@ -134,38 +120,23 @@ class Outgoing:
             values, token = workspaces.customer_token_values(
                 ctx.workspace.id, loaded.bot_user.id, self.now, expires_at=self.now
             )
-            self.links.append(_Link(values, loaded.service.id, booking.end_time, ctx.tz))
+            changes.of(ctx.session).add(
+                LINKS, _Link(values, loaded.service.id, booking.end_time, ctx.tz)
+            )
             self._tokens[key] = token
         return render.manage_url(self.link_base, booking.id, token)
 
-    async def flush(self, session: AsyncSession) -> None:
-        table = MESSAGES
-        dialect = session.get_bind().dialect.name
-        for sent_at, ids in self.sent.items():
-            await session.execute(
-                update(table)
-                .where(in_ids(dialect, table.c.id))
-                .values(status=MessageStatus.SENT.value, sent_at=sent_at),
-                {"ids": ids},
-            )
-        if self.skipped:
-            await session.execute(
-                update(table)
-                .where(table.c.id == bindparam("message_id"))
-                .values(status=MessageStatus.SKIPPED.value, skip_reason=bindparam("reason")),
-                self.skipped,
-            )
-        await write_logs(session, self.logs)
-        await relay.write_relayed(session, self.events, self.now)
-        if self.links:
-            await _write_links(session, self.links, self.now)
-        self.sent, self.skipped, self.logs, self.events, self.links = {}, [], [], [], []
+    def flush(self, session: AsyncSession) -> None:
+        """Add the batch's counter changes so far to the change set."""
+        if self.counts.days:
+            changes.of(session).add(writers.COUNTERS, self.counts)
+            self.counts = counts.Tally.empty()
 
 
-async def _write_links(session: AsyncSession, links: list[_Link], now: datetime) -> None:
-    """The customer tokens of the batch's links, each expiring after its booking's last follow-up
-    (`policy.link_expiry`): the services' active follow-ups read in one statement, the tokens
-    inserted in another."""
+async def write_links(session: AsyncSession, links: list[_Link]) -> None:
+    """The writer of the customer tokens of sent links, each expiring after its booking's last
+    follow-up (`policy.link_expiry`): the services' active follow-ups read in one statement, the
+    tokens inserted in another."""
     dialect = session.get_bind().dialect.name
     rows = await session.execute(
         select(
@@ -182,8 +153,12 @@ async def _write_links(session: AsyncSession, links: list[_Link], now: datetime)
         followups.setdefault(service_id, []).append((days, hours, minutes))
     for link in links:
         offsets = followups.get(link.service_id, [])
+        now = link.values["created_at"]
         link.values["expires_at"] = policy.link_expiry(link.end, offsets, tz=link.tz, now=now)
     await insert_rows(session, CUSTOMER_TOKENS, [link.values for link in links])
+
+
+LINKS = changes.Kind("customer tokens of links", 40, write_links)
 
 
 def _placeholders(loaded: Sendable, workspace: Tenant) -> dict[str, str]:
@@ -217,38 +192,33 @@ def _message_log(
     details = {"sequence": message.sequence, "scheduled_at": iso_z(message.scheduled_at)}
     if reason:
         details["reason"] = reason
-    return {
-        "booking_id": loaded.booking.id,
-        "action": action,
-        "actor": ctx.actor,
-        "old_status": loaded.booking.status,
-        "new_status": loaded.booking.status,
-        "details": dumps(details),
-        "created_at": ctx.now,
-    }
+    status = loaded.booking.status
+    return writers.log_row(ctx.actor, ctx.now, loaded.booking.id, action, status, status, details)
 
 
 def send_message(ctx: Context, loaded: Sendable, message: MessageRow, out: Outgoing) -> None:
     """Mark a due reminder or follow-up (a `BookingMessage` or a row of one) sent and record its
     REMINDER_SENDING / FOLLOWUP_SENDING event, with the texts rendered for the bot user; written
-    at `out.flush()`. An ORM object's own state is the caller's to update."""
-    out.sent.setdefault(ctx.now, []).append(message.id)
+    when the transaction's change set is. An ORM object's own state is the caller's to update."""
+    pending = changes.of(ctx.session)
+    pending.add(writers.MESSAGE_UPDATES, writers.Sent(message.id, ctx.now))
     _count(ctx, loaded, message, MessageStatus.SENT, out)
-    out.logs.append(_message_log(ctx, loaded, message, f"send_{message.kind}"))
+    pending.add(writers.AUDIT, _message_log(ctx, loaded, message, f"send_{message.kind}"))
     is_reminder = message.kind == REMINDER
     table = out.placeholders(loaded, ctx.workspace)
     if render.holds_manage_url(message.title, message.description):
         link = out.manage_url(ctx, loaded)
         if link is not None:
             table = table | {render.MANAGE_URL: link}
-    out.events.append(
+    pending.add(
+        EVENTS_KIND,
         outbox.row(
             workspace_id=ctx.workspace.id,
             type=EventType.REMINDER_SENDING if is_reminder else EventType.FOLLOWUP_SENDING,
             occurred_at=ctx.now,
             data=out.payload(loaded) | {message.kind: _sent(message, ctx.now, table)},
             booking_id=loaded.booking.id,
-        )
+        ),
     )
 
 
@@ -264,7 +234,9 @@ def _count(
 def skip_message(
     ctx: Context, loaded: Sendable, message: MessageRow, reason: str, out: Outgoing
 ) -> None:
-    """Mark a due reminder or follow-up skipped for `reason`; written at `out.flush()`."""
-    out.skipped.append({"message_id": message.id, "reason": reason})
+    """Mark a due reminder or follow-up skipped for `reason`, with its audit row; written when the
+    transaction's change set is."""
+    pending = changes.of(ctx.session)
+    pending.add(writers.MESSAGE_UPDATES, writers.Skipped(message.id, reason))
     _count(ctx, loaded, message, MessageStatus.SKIPPED, out)
-    out.logs.append(_message_log(ctx, loaded, message, f"skip_{message.kind}", reason))
+    pending.add(writers.AUDIT, _message_log(ctx, loaded, message, f"skip_{message.kind}", reason))

@@ -31,7 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bookd.bookings import counts, policy
+from bookd.bookings import policy, transitions
 from bookd.bookings import service as bookings
 from bookd.bookings.domain import OPEN, Action, MessageStatus, Status
 from bookd.bookings.models import Booking, BookingMessage
@@ -193,7 +193,8 @@ async def run_batch(
     stale_window: timedelta,
     link_base: str | None = None,
 ) -> BatchResult:
-    """Claim up to `batch_size` bookings with due work and process all of it. Flushes only.
+    """Claim up to `batch_size` bookings with due work and process all of it, adding what it
+    writes besides to the transaction's change set (written by the transaction's owner).
     `[MANAGE_URL]` links are built under `link_base` (without it, left as written).
 
     Most due work is a reminder or follow-up of a booking that nothing else happens to: those are
@@ -216,9 +217,7 @@ async def run_batch(
     due_rows = await _pending_rows(session, [b.id for b in fast], now)
     out = outgoing.Outgoing(now, link_base=link_base)
     contexts = {
-        w.id: bookings.Context(
-            session=session, workspace=w, actor=ACTOR, now=now, counts=out.counts
-        )
+        w.id: bookings.Context(session=session, workspace=w, actor=ACTOR, now=now)
         for w in workspaces.values()
     }
     for b in fast:
@@ -230,9 +229,7 @@ async def run_batch(
             )
     if slow:
         await _transitions(session, sorted(slow), contexts, now, stale_window, result, out)
-    await out.flush(session)
-    await counts.write(session, out.counts)
-    await session.flush()
+    out.flush(session)
     return result
 
 
@@ -337,7 +334,7 @@ async def _process(
 ) -> None:
     """Everything due for one booking, in the order it fell due: a reminder at the start time goes
     out before the meeting starts; a meeting whose start and end both passed starts, then ends.
-    Sends and skips are collected in `out`, which is written before any other change."""
+    Sends and skips go to the change set, written before a transition reads the messages."""
     booking = loaded.booking
     now = ctx.now
     # (due time, rank, kind, message): rank orders ties as message < start < end.
@@ -362,16 +359,16 @@ async def _process(
         ):
             continue
         result.lateness.append((now - due).total_seconds())
-        await out.flush(ctx.session)
+        out.flush(ctx.session)
         if loaded.service.status != "active":
-            await bookings.apply_automatic(ctx, loaded, Action.DEACTIVATE, as_of=due)
+            await transitions.apply_automatic(ctx, loaded, Action.DEACTIVATE, as_of=due)
             result.counts["inactive"] += 1
             continue
         if kind == "start":
-            await bookings.apply_automatic(ctx, loaded, Action.START, as_of=due)
+            await transitions.apply_automatic(ctx, loaded, Action.START, as_of=due)
             result.counts["started"] += 1
         else:
-            await bookings.apply_automatic(ctx, loaded, Action.END, as_of=due)
+            await transitions.apply_automatic(ctx, loaded, Action.END, as_of=due)
             result.counts["ended"] += 1
             # Follow-ups the completion just scheduled may be due already (a zero offset).
             fresh = await _pending_messages(ctx.session, [booking.id], now)
@@ -395,14 +392,16 @@ async def _deliver(
     if loaded.service.status != "active" and loaded.booking.status in OPEN:
         # Anything due for a booking of an inactive service makes the booking inactive, which
         # skips its pending reminders, this one included.
-        await out.flush(ctx.session)
-        await bookings.apply_automatic(ctx, loaded, Action.DEACTIVATE, as_of=message.scheduled_at)
+        out.flush(ctx.session)
+        await transitions.apply_automatic(
+            ctx, loaded, Action.DEACTIVATE, as_of=message.scheduled_at
+        )
         result.counts["inactive"] += 1
         return
     template = templates.get(message.template_id) if message.template_id is not None else None
     active = template is not None and template.status == "active"
     reason = _send_or_skip(ctx, loaded, message, active, stale_window, result, out)
-    # What `out.flush()` writes, kept in the ORM object too (not written by the ORM again): a
+    # What the change set writes, kept in the ORM object too (not written by the ORM again): a
     # later step of this pass reads it.
     if reason is None:
         set_committed_value(message, "status", MessageStatus.SENT.value)

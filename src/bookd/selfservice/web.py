@@ -154,8 +154,9 @@ class Visit:
         )
 
     async def refused(self) -> None:
-        """Undo what a refused form tried; the page is then read afresh."""
-        await self.session.rollback()
+        """Undo what a refused form tried (its savepoint, `kit.pages.PageRoute`); the page is then
+        read afresh."""
+        await self.request.state.attempt.rollback()
 
     def render(
         self, template: str, *, tz: ZoneInfo, status: int = 200, **context: Any

@@ -5,8 +5,9 @@ relayed in the same transaction that inserts their deliveries, so several relays
 event is relayed exactly once. (A cursor over `seq` would not do: on PostgreSQL sequence numbers
 are taken at insert but become visible at commit, out of order.)
 
-A writer of many events at once (the scheduler's batch) relays them itself instead, in the
-transaction that writes them (`write_relayed`): the same deliveries, made a moment earlier.
+Every change's events are written by `write_events`, which relays them itself, in the transaction
+that writes them: the same deliveries, made a moment earlier. The relay loop takes the events
+written otherwise (none today but those of an older version, left unrelayed at an upgrade).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import Select, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
+from bookd.kit import changes
 from bookd.kit.db import insert_rows
 from bookd.webhooks.models import Delivery, Trigger
 from bookd.webhooks.schemas import ALL
@@ -68,11 +70,11 @@ def _delivery(workspace_id: int, trigger_id: int, seq: int, now: datetime) -> di
     }
 
 
-async def write_relayed(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> None:
-    """Insert the event rows of a batch (`outbox.row`) already relayed: their deliveries are made
-    in the same statement group, for the triggers active now, so the relay never reads or rewrites
-    them. The scheduler writes its events this way, sparing a rewrite of every event row (a new row
-    version and an entry in each index on PostgreSQL). Flushes only."""
+async def write_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """The events' writer (`outbox.row` rows, in their order): inserted already relayed, with
+    their deliveries for the triggers active now made in the same transaction, so the relay never
+    reads or rewrites them (a new row version and an entry in each index on PostgreSQL), and a
+    delivery is due the moment its change commits. Each delivery is made at its event's time."""
     if not rows:
         return
     triggers = await active_triggers(session, {row["workspace_id"] for row in rows})
@@ -83,12 +85,15 @@ async def write_relayed(session: AsyncSession, rows: list[dict[str, Any]], now: 
         return
     seqs = {e.id: e.seq for e in await insert_rows(session, EVENTS, rows, returning="id, seq")}
     deliveries = [
-        _delivery(row["workspace_id"], trigger.id, seqs[row["id"]], now)
+        _delivery(row["workspace_id"], trigger.id, seqs[row["id"]], row["occurred_at"])
         for row in rows
         for trigger in triggers[row["workspace_id"]]
         if matches(trigger, row["type"], row["data"])
     ]
     await insert_rows(session, DELIVERIES, deliveries)
+
+
+EVENTS_KIND = changes.Kind("events", 30, write_events)
 
 
 def unrelayed(limit: int) -> Select[Event]:
