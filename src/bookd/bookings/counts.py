@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.bookings.domain import MessageStatus, Status
+from bookd.kit import bulk
 from bookd.kit.db import Base, add_counts
 
 STATUSES = tuple(s.value for s in Status)
@@ -240,9 +241,14 @@ def booking_reasons(facts: Facts, tz: ZoneInfo) -> dict[tuple[int, date, str, st
     return reasons
 
 
-async def write(session: AsyncSession, tally: Tally) -> None:
+async def write(session: AsyncSession, tally: Tally, *, later: bool = False) -> None:
     """Add what `tally` gathered to the counters (in the caller's transaction): once, at its end,
     so that concurrent transactions take the counter rows' locks in one order (`add_counts`
-    sorts them) and hold no other lock waited for after them."""
+    sorts them) and hold no other lock waited for after them. `later`: queued with the change
+    set's other inserts (`kit.bulk.add_counts_later`), written in the same round trip."""
+    if later:
+        bulk.add_counts_later(session, BOOKING_DAYS, tally.day_rows())
+        bulk.add_counts_later(session, BOOKING_REASONS, tally.reason_rows(), labels=("reason",))
+        return
     await add_counts(session, BOOKING_DAYS, tally.day_rows())
     await add_counts(session, BOOKING_REASONS, tally.reason_rows(), labels=("reason",))

@@ -21,6 +21,7 @@ from bookd.bookings.models import Booking, BookingLog, BookingMessage
 from bookd.bookings.rows import BookingRow, BotUserRow, ServiceRow
 from bookd.bookings.schemas import BookingFilters, BookingOut
 from bookd.catalog.models import BookingService, Template
+from bookd.kit import changes
 from bookd.kit.db import page_after, page_of
 from bookd.kit.errors import Forbidden, NotFound
 from bookd.workspaces.models import BotUser, Customer, Tenant
@@ -134,6 +135,7 @@ async def list_bookings(
 
 
 async def list_messages(ctx: Context, booking_id: int, kind: str) -> list[BookingMessage]:
+    await changes.write(ctx.session)  # a change of this transaction made or settled them
     await load(ctx, booking_id)
     rows = await ctx.session.scalars(
         select(BookingMessage)

@@ -25,9 +25,8 @@ from bookd.bookings.rows import BookingRow
 from bookd.catalog import service as catalog
 from bookd.catalog.models import Template
 from bookd.events import outbox
-from bookd.kit import changes, wakeup
+from bookd.kit import bulk, changes, wakeup
 from bookd.kit.clock import iso_z
-from bookd.kit.db import insert_rows
 from bookd.webhooks.relay import EVENTS_KIND
 
 MESSAGES = cast(Table, BookingMessage.__table__)
@@ -220,9 +219,9 @@ async def _schedule(
         for template in templates
         if template.sequence not in sent
     ]
-    if rows:
-        # One INSERT for all of them, no ORM objects: nothing in this transaction holds them.
-        await insert_rows(ctx.session, MESSAGES, rows)
+    # One INSERT for all of them, no ORM objects, queued with the change set's other inserts:
+    # what reads them later in the transaction writes the change set first.
+    bulk.insert_later(ctx.session, MESSAGES, rows)
     for row in rows:
         tally.message(
             ctx.workspace.id, _ids(loaded), kind, row["status"], row["scheduled_at"], ctx.tz

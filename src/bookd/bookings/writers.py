@@ -24,8 +24,8 @@ from bookd.bookings import counts
 from bookd.bookings.domain import MessageStatus
 from bookd.bookings.models import BookingLog, BookingMessage
 from bookd.events.payloads import dumps
-from bookd.kit import changes
-from bookd.kit.db import in_ids, insert_rows
+from bookd.kit import bulk, changes
+from bookd.kit.db import in_ids
 
 LOGS = cast(Table, BookingLog.__table__)
 MESSAGES = cast(Table, BookingMessage.__table__)
@@ -56,8 +56,9 @@ def log_row(
 
 
 async def write_logs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """The audit rows' writer: only ever appended, in one statement, no ORM objects."""
-    await insert_rows(session, LOGS, rows)
+    """The audit rows' writer: only ever appended, in one statement (with the change set's other
+    inserts, `kit.bulk.insert_later`), no ORM objects."""
+    bulk.insert_later(session, LOGS, rows)
 
 
 AUDIT = changes.Kind("audit rows", 20, write_logs)
@@ -158,7 +159,7 @@ async def write_counters(session: AsyncSession, tallies: list[counts.Tally]) -> 
     total = tallies[0]
     for tally in tallies[1:]:
         total.merge(tally)
-    await counts.write(session, total)
+    await counts.write(session, total, later=True)
 
 
 COUNTERS = changes.Kind("counters", 50, write_counters)

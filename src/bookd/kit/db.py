@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,11 +21,9 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    Table,
     any_,
     bindparam,
     event,
-    insert,
     make_url,
     text,
     tuple_,
@@ -47,6 +44,8 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from bookd.kit import changes
+from bookd.kit.bulk import add_counts as add_counts
+from bookd.kit.bulk import insert_rows as insert_rows
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -237,41 +236,6 @@ def in_ids(dialect: str, column: Any, name: str = "ids") -> ColumnElement[bool]:
     return cast("ColumnElement[bool]", column.in_(bindparam(name, expanding=True)))
 
 
-async def insert_rows(
-    session: AsyncSession, table: Table, rows: list[dict[str, Any]], *, returning: str = ""
-) -> list[Any]:
-    """Insert `rows` (dicts with the same keys) in one statement; the `returning` columns (comma
-    separated) of the rows made, in no particular order.
-
-    On PostgreSQL as `INSERT ... SELECT * FROM unnest(<one array per column>)`: one message of
-    arrays the driver encodes in C, where an `executemany` sends and the server plans one insert
-    per row. SQLite's driver runs `executemany` in C already."""
-    if not rows:
-        return []
-    if session.get_bind().dialect.name != "postgresql":
-        statement: Any = insert(table)
-        if returning:
-            statement = statement.returning(*[table.c[c.strip()] for c in returning.split(",")])
-            return list((await session.execute(statement, rows)).all())
-        await session.execute(statement, rows)
-        return []
-    names = tuple(rows[0])
-    statement = _unnest_insert(table, names, returning)
-    result = await session.execute(statement, {n: [row[n] for row in rows] for n in names})
-    return list(result.all()) if returning else []
-
-
-@functools.lru_cache(maxsize=256)
-def _unnest_insert(table: Table, names: tuple[str, ...], returning: str) -> Any:
-    """`insert_rows`' statement on PostgreSQL, made once for each table, columns and returning."""
-    sql = (
-        f"INSERT INTO {table.name} ({', '.join(names)}) "
-        f"SELECT * FROM unnest({', '.join(f':{n}' for n in names)})"
-        + (f" RETURNING {returning}" if returning else "")
-    )
-    return text(sql).bindparams(*[bindparam(n, type_=ARRAY(table.c[n].type)) for n in names])
-
-
 async def added(session: AsyncSession, row: M) -> M:
     """`row`, added to the session and flushed: with its key and defaults from the database."""
     session.add(row)
@@ -297,32 +261,6 @@ def page_after(query: Any, columns: tuple[Any, ...], after: tuple[Any, ...], lim
 def insert_for(session: AsyncSession) -> Any:
     """The dialect's INSERT, which has `on_conflict_do_nothing` on both backends."""
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
-async def add_counts(
-    session: AsyncSession | AsyncConnection,
-    table: Table,
-    rows: list[dict[str, Any]],
-    *,
-    labels: tuple[str, ...] = (),
-) -> None:
-    """Add `rows` to the counter rows of `table` with the same primary key (made at 0 where there
-    is none): each column that is neither part of the key nor one of `labels` (written when the
-    row is made, kept after) is a count, incremented by the row's value. One statement; a
-    negative value counts down."""
-    if not rows:
-        return
-    key = [c.name for c in table.primary_key.columns]
-    counts = [name for name in rows[0] if name not in key and name not in labels]
-    # Rows in key order: two transactions adding to the same rows lock them in the same order.
-    rows = sorted(rows, key=lambda row: tuple(row[k] for k in key))
-    bind = session.get_bind() if isinstance(session, AsyncSession) else session
-    statement = (pg_insert if bind.dialect.name == "postgresql" else sqlite_insert)(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=key,
-        set_={name: table.c[name] + statement.excluded[name] for name in counts},
-    )
-    await session.execute(statement, rows)
 
 
 def partial_index(name: str, *columns: str, where: str) -> Index:

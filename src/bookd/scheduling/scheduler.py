@@ -36,6 +36,7 @@ from bookd.bookings import service as bookings
 from bookd.bookings.domain import OPEN, Action, MessageStatus, Status
 from bookd.bookings.models import Booking, BookingMessage
 from bookd.catalog.models import BookingService, Template
+from bookd.kit import changes
 from bookd.kit.db import in_ids
 from bookd.scheduling import outgoing
 from bookd.workspaces.models import BotUser, Workspace
@@ -371,6 +372,7 @@ async def _process(
             await transitions.apply_automatic(ctx, loaded, Action.END, as_of=due)
             result.counts["ended"] += 1
             # Follow-ups the completion just scheduled may be due already (a zero offset).
+            await changes.write(ctx.session)
             fresh = await _pending_messages(ctx.session, [booking.id], now)
             followups = [m for m in fresh.get(booking.id, []) if m.kind == bookings.FOLLOWUP]
             templates.update(await _templates_of(ctx.session, {m.template_id for m in followups}))

@@ -20,7 +20,7 @@ from sqlalchemy import Select, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
-from bookd.kit import changes
+from bookd.kit import bulk, changes
 from bookd.kit.db import insert_rows
 from bookd.webhooks.models import Delivery, Trigger
 from bookd.webhooks.schemas import ALL
@@ -81,7 +81,7 @@ async def write_events(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     for row in rows:
         row["relayed"] = True
     if not any(triggers.values()):
-        await insert_rows(session, EVENTS, rows)
+        bulk.insert_later(session, EVENTS, rows)  # with the change set's other inserts
         return
     seqs = {e.id: e.seq for e in await insert_rows(session, EVENTS, rows, returning="id, seq")}
     deliveries = [
@@ -90,7 +90,7 @@ async def write_events(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
         for trigger in triggers[row["workspace_id"]]
         if matches(trigger, row["type"], row["data"])
     ]
-    await insert_rows(session, DELIVERIES, deliveries)
+    bulk.insert_later(session, DELIVERIES, deliveries)
 
 
 EVENTS_KIND = changes.Kind("events", 30, write_events)
