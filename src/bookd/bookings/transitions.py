@@ -41,9 +41,10 @@ async def apply(
     extra: dict[str, Any] | None = None,
     fresh: bool = False,
     as_of: datetime | None = None,
-) -> None:
+) -> list[datetime]:
     """Write `transition`: status, version, messages; and add its audit row, events, counter
-    changes and wake-up to the transaction's change set.
+    changes and wake-up to the transaction's change set. The times of the pending reminders
+    and follow-ups it made.
 
     `as_of` is the moment the change counts from when deciding whether a new reminder or
     follow-up is still to come (an automatic change uses its due time, not the processing time).
@@ -82,14 +83,21 @@ async def apply(
     loaded.counted = await facts(ctx, booking)
     tally.change(ctx.workspace.id, before, loaded.counted, ctx.tz)
     pending.add(writers.COUNTERS, tally)
+    return scheduled
 
 
-async def apply_automatic(ctx: Context, loaded: Loaded, action: Action, *, as_of: datetime) -> None:
-    """A change the clock makes (start, end, deactivate), counted from `as_of`, its due time."""
-    await changes.write(ctx.session)  # what the batch sent so far, before this reads messages
+async def apply_automatic(
+    ctx: Context, loaded: Loaded, action: Action, *, as_of: datetime
+) -> list[datetime]:
+    """A change the clock makes (start, end, deactivate), counted from `as_of`, its due time;
+    the times of the pending reminders and follow-ups it made. The batch's sends and skips of
+    this booking's messages are written first: the change reads its messages. (Those of other
+    bookings wait for the batch's one write.)"""
+    if writers.updates_pending(ctx.session, loaded.booking.id):
+        await changes.write(ctx.session)
     transition = decide(Status(loaded.booking.status), action)
     loaded.counted = await facts(ctx, loaded.booking)
-    await apply(ctx, loaded, transition, details={"due_at": iso_z(as_of)}, as_of=as_of)
+    return await apply(ctx, loaded, transition, details={"due_at": iso_z(as_of)}, as_of=as_of)
 
 
 async def facts(ctx: Context, booking: Booking) -> counts.Facts:

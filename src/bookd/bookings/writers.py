@@ -71,12 +71,14 @@ AUDIT = changes.Kind("audit rows", 20, write_logs)
 class Sent:
     message_id: int
     at: datetime
+    booking_id: int
 
 
 @dataclass(frozen=True)
 class Skipped:
     message_id: int
     reason: str
+    booking_id: int
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,15 @@ async def _settle(session: AsyncSession, settled: Settled, tally: counts.Tally) 
     booking = (settled.booking_id, settled.service_id)
     for (at,) in changed:
         tally.message(settled.workspace_id, booking, settled.kind, settled.status, at, settled.tz)
+
+
+def updates_pending(session: AsyncSession, booking_id: int) -> bool:
+    """Whether the change set holds message status changes of the booking not written yet (which
+    a change of the booking must see: they are written first)."""
+    return any(
+        getattr(u, "booking_id", None) == booking_id
+        for u in changes.of(session).pending(MESSAGE_UPDATES)
+    )
 
 
 MESSAGE_UPDATES = changes.Kind("message updates", 10, write_message_updates)

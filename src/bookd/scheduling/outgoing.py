@@ -201,7 +201,7 @@ def send_message(ctx: Context, loaded: Sendable, message: MessageRow, out: Outgo
     REMINDER_SENDING / FOLLOWUP_SENDING event, with the texts rendered for the bot user; written
     when the transaction's change set is. An ORM object's own state is the caller's to update."""
     pending = changes.of(ctx.session)
-    pending.add(writers.MESSAGE_UPDATES, writers.Sent(message.id, ctx.now))
+    pending.add(writers.MESSAGE_UPDATES, writers.Sent(message.id, ctx.now, loaded.booking.id))
     _count(ctx, loaded, message, MessageStatus.SENT, out)
     pending.add(writers.AUDIT, _message_log(ctx, loaded, message, f"send_{message.kind}"))
     is_reminder = message.kind == REMINDER
@@ -237,6 +237,6 @@ def skip_message(
     """Mark a due reminder or follow-up skipped for `reason`, with its audit row; written when the
     transaction's change set is."""
     pending = changes.of(ctx.session)
-    pending.add(writers.MESSAGE_UPDATES, writers.Skipped(message.id, reason))
+    pending.add(writers.MESSAGE_UPDATES, writers.Skipped(message.id, reason, loaded.booking.id))
     _count(ctx, loaded, message, MessageStatus.SKIPPED, out)
     pending.add(writers.AUDIT, _message_log(ctx, loaded, message, f"skip_{message.kind}", reason))

@@ -360,7 +360,6 @@ async def _process(
         ):
             continue
         result.lateness.append((now - due).total_seconds())
-        out.flush(ctx.session)
         if loaded.service.status != "active":
             await transitions.apply_automatic(ctx, loaded, Action.DEACTIVATE, as_of=due)
             result.counts["inactive"] += 1
@@ -369,9 +368,11 @@ async def _process(
             await transitions.apply_automatic(ctx, loaded, Action.START, as_of=due)
             result.counts["started"] += 1
         else:
-            await transitions.apply_automatic(ctx, loaded, Action.END, as_of=due)
+            scheduled = await transitions.apply_automatic(ctx, loaded, Action.END, as_of=due)
             result.counts["ended"] += 1
             # Follow-ups the completion just scheduled may be due already (a zero offset).
+            if not any(at <= now for at in scheduled):
+                continue
             await changes.write(ctx.session)
             fresh = await _pending_messages(ctx.session, [booking.id], now)
             followups = [m for m in fresh.get(booking.id, []) if m.kind == bookings.FOLLOWUP]
@@ -394,7 +395,6 @@ async def _deliver(
     if loaded.service.status != "active" and loaded.booking.status in OPEN:
         # Anything due for a booking of an inactive service makes the booking inactive, which
         # skips its pending reminders, this one included.
-        out.flush(ctx.session)
         await transitions.apply_automatic(
             ctx, loaded, Action.DEACTIVATE, as_of=message.scheduled_at
         )
