@@ -19,18 +19,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import delete, select
 
 from bookd.config import Settings
-from bookd.events.models import Event
 from bookd.kit import wakeup
 from bookd.kit.clock import Clock, system_now
-from bookd.kit.db import Database, insert_for
+from bookd.kit.db import Database
 from bookd.scheduling import metrics, scheduler
-from bookd.scheduling.models import WorkerHeartbeat
-from bookd.webhooks import relay
+from bookd.scheduling.heartbeats import record_heartbeat
+from bookd.webhooks import relay, repository
 from bookd.webhooks.delivery import Dispatcher
-from bookd.webhooks.models import Delivery
+from bookd.webhooks.guard import Guard
 
 log = logging.getLogger("bookd.worker")
 
@@ -58,7 +56,7 @@ class Worker:
         self.clock = clock
         self.dispatcher = Dispatcher(
             db,
-            settings.guard,
+            Guard.from_setting(settings.webhook_allow_private, settings.webhook_allow_hosts),
             clock=clock,
             timeout=timedelta(seconds=settings.webhook_timeout_seconds),
             lease=timedelta(seconds=settings.webhook_lease_seconds),
@@ -109,14 +107,8 @@ class Worker:
                 return total
 
     async def _heartbeat(self, session: Any, now: datetime) -> None:
-        insert = insert_for(session)
-        statement = insert(WorkerHeartbeat).values(
-            name=self.name, started_at=self.started_at, last_tick_at=now, processed=self.processed
-        )
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["name"], set_={"last_tick_at": now, "processed": self.processed}
-            )
+        await record_heartbeat(
+            session, self.name, started_at=self.started_at, now=now, processed=self.processed
         )
         self.last_heartbeat = now
 
@@ -152,24 +144,12 @@ class Worker:
         if self.settings.event_retention_days <= 0:
             return 0
         cutoff = now - timedelta(days=self.settings.event_retention_days)
-        unfinished = select(Delivery.id).where(
-            Delivery.event_seq == Event.seq, Delivery.status == "pending"
-        )
         removed = 0
         while True:
             async with self.db.transaction() as session:
-                old = (
-                    select(Event.seq)
-                    .where(
-                        Event.occurred_at < cutoff, Event.relayed.is_(True), ~unfinished.exists()
-                    )
-                    .limit(PRUNE_BATCH)
-                )
-                seqs = list((await session.scalars(old)).all())
-                if seqs:
-                    await session.execute(delete(Event).where(Event.seq.in_(seqs)))
-            removed += len(seqs)
-            if len(seqs) < PRUNE_BATCH:
+                pruned = await repository.prune_events(session, cutoff, limit=PRUNE_BATCH)
+            removed += pruned
+            if pruned < PRUNE_BATCH:
                 return removed
 
     async def run(self, stop: asyncio.Event) -> None:

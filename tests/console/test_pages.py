@@ -7,6 +7,10 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bookd.webhooks.models import Delivery, Trigger
 from tests import factories
 from tests.conftest import Api
 from tests.console.support import browser, signed_in
@@ -125,6 +129,39 @@ def test_the_overview_shows_today_and_the_next_hour(api: Api, make_workspace: An
     assert "“Nearly there” for" in page
     assert f"/bookings/{later['id']}" not in page  # 30 days away: neither today nor this week
     assert "Every trigger delivers." in page
+
+
+def test_the_overview_names_the_triggers_that_fail(api: Api) -> None:
+    """A trigger bookd disabled, or one with deliveries failed or being retried, with their count;
+    not one whose deliveries wait for their first attempt."""
+    healthy, failing, disabled = (
+        api.post("/v1/triggers", {"name": name, "url": HOOK_URL}).json()
+        for name in ("Fine", "Failing", "Off")
+    )
+    try:
+        for hook in (healthy, failing, failing):
+            assert api.post(f"/v1/triggers/{hook['id']}/test").status_code == 202
+
+        async def fail(session: AsyncSession) -> None:
+            await session.execute(
+                update(Delivery).where(Delivery.trigger_id == failing["id"]).values(attempts=1)
+            )
+            await session.execute(
+                update(Trigger)
+                .where(Trigger.id == disabled["id"])
+                .values(status="disabled", disabled_reason="gone for good")
+            )
+
+        api.run(fail)
+        page = signed_in(api).get("/").text
+        assert f'/triggers/{failing["id"]}">Failing</a>' in page
+        assert "2 failed or retrying deliveries" in page
+        assert f'/triggers/{disabled["id"]}">Off</a>' in page
+        assert "(gone for good)" in page
+        assert f'/triggers/{healthy["id"]}"' not in page
+    finally:
+        for hook in (healthy, failing, disabled):
+            api.delete(f"/v1/triggers/{hook['id']}")
 
 
 def test_calendar_feed_from_settings_and_a_bookings_ics(api: Api) -> None:

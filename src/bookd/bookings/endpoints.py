@@ -11,7 +11,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.availability.schemas import SlotQuery, SlotsOut
 from bookd.bookings import idempotency, queries, slots
@@ -29,6 +28,7 @@ from bookd.bookings.schemas import (
     RescheduleBody,
 )
 from bookd.catalog.endpoints import UidPath
+from bookd.kit.db import AsyncSession
 from bookd.kit.errors import ValidationFailed
 from bookd.kit.pagination import (
     Page,

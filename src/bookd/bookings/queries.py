@@ -1,5 +1,6 @@
 """Booking reads: one booking with its service and bot user, the lists of bookings, of a booking's
-reminders or follow-ups and of its audit log; and who acts, where and when (`Context`).
+reminders or follow-ups, of the workspace's messages about to go out and of a booking's audit log;
+and who acts, where and when (`Context`).
 
 A customer sees its own bot user's bookings only: every read and change of a booking finds it
 through `_visible`, so another's booking is a 404 exactly like one that does not exist.
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.bookings import payloads
 from bookd.bookings.counts import Facts
+from bookd.bookings.domain import MessageStatus
 from bookd.bookings.models import Booking, BookingLog, BookingMessage
 from bookd.bookings.rows import BookingRow, BotUserRow, ServiceRow
 from bookd.bookings.schemas import BookingFilters, BookingOut
@@ -143,6 +145,28 @@ async def list_messages(ctx: Context, booking_id: int, kind: str) -> list[Bookin
         .order_by(BookingMessage.sequence, BookingMessage.id)
     )
     return list(rows.all())
+
+
+async def pending_messages(
+    session: AsyncSession, workspace_id: int, start: datetime, end: datetime, *, limit: int
+) -> list[tuple[BookingMessage, int, str, str]]:
+    """The workspace's reminders and follow-ups waiting to go out in [`start`, `end`), soonest
+    first, each with its booking's id, its service's name and its bot user's ns."""
+    query = (
+        select(BookingMessage, Booking.id, BookingService.name, BotUser.ns)
+        .join(Booking, Booking.id == BookingMessage.booking_id)
+        .join(BookingService, BookingService.id == Booking.service_id)
+        .join(BotUser, BotUser.id == Booking.bot_user_id)
+        .where(
+            Booking.workspace_id == workspace_id,
+            BookingMessage.status == MessageStatus.PENDING.value,
+            BookingMessage.scheduled_at >= start,
+            BookingMessage.scheduled_at < end,
+        )
+        .order_by(BookingMessage.scheduled_at)
+        .limit(limit)
+    )
+    return [(m, booking_id, name, ns) for m, booking_id, name, ns in await session.execute(query)]
 
 
 async def list_logs(

@@ -7,7 +7,6 @@ from datetime import timedelta
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.console import auth
 from bookd.console.web import (
@@ -18,6 +17,7 @@ from bookd.console.web import (
     new_sign_in_token,
     render,
 )
+from bookd.kit.db import AsyncSession
 from bookd.kit.pages import (
     CSRF_FIELD,
     CsrfRefused,

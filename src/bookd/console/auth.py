@@ -1,4 +1,5 @@
-"""Admin users, their sessions and the sign-in rate limit. Flushes only; the caller commits.
+"""Admin users, their sessions and the sign-in rate limit: the console's service (its statements
+are `repository`'s). Flushes only; the caller commits.
 
 Passwords are hashed with argon2id. A session is a random token in an HttpOnly cookie, stored as
 its SHA-256 (like API keys), with a CSRF token of its own that every form of the session carries.
@@ -23,11 +24,10 @@ from typing import Annotated
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import Field
-from sqlalchemy import case, delete, literal, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bookd.console.models import AdminSession, AdminUser, SignInCounter
-from bookd.kit.db import added, insert_for
+from bookd.console import repository
+from bookd.console.models import AdminSession, AdminUser
+from bookd.kit.db import AsyncSession, added
 from bookd.kit.errors import BookdError, Conflict, NotFound
 from bookd.kit.schemas import Input
 from bookd.workspaces import service as workspaces
@@ -126,8 +126,7 @@ async def create_user(
 ) -> AdminUser:
     await workspaces.get_workspace(session, workspace_id)
     email = normalise_email(data.email)
-    taken = await session.scalar(select(AdminUser.id).where(AdminUser.email == email))
-    if taken is not None:
+    if await repository.email_taken(session, email):
         raise Conflict(
             f"an admin user {email!r} already exists",
             [{"field": "email", "code": "already_exists", "message": "this email is taken"}],
@@ -144,74 +143,14 @@ async def create_user(
 
 
 async def list_users(session: AsyncSession, workspace_id: int) -> list[AdminUser]:
-    query = select(AdminUser).where(AdminUser.workspace_id == workspace_id).order_by(AdminUser.id)
-    return list((await session.scalars(query)).all())
+    return await repository.list_users(session, workspace_id)
 
 
 async def delete_user(session: AsyncSession, workspace_id: int, user_id: int) -> None:
-    user = await session.scalar(
-        select(AdminUser).where(AdminUser.workspace_id == workspace_id, AdminUser.id == user_id)
-    )
+    user = await repository.find_user(session, workspace_id, user_id)
     if user is None:
         raise NotFound(f"no admin user {user_id}")
-    await session.execute(delete(AdminSession).where(AdminSession.user_id == user.id))
-    await session.delete(user)
-    await session.flush()
-
-
-COUNTERS = SignInCounter.__table__
-
-
-async def _take_counters(
-    session: AsyncSession, keys: tuple[str, ...], now: datetime
-) -> dict[str, int]:
-    """Each key's failures in its current window, its counter row created or locked until the
-    caller's transaction ends. Rows are locked in `keys`' order, email before address in every
-    sign-in, so that sign-ins waiting for each other never wait in a circle. A window that has
-    ended is reset to no failures."""
-    ended = COUNTERS.c.window_start <= now - FAILURE_WINDOW
-    start = literal(now, COUNTERS.c.window_start.type)
-    statement = (
-        insert_for(session)(COUNTERS)
-        .values([{"key": key, "window_start": now, "failures": 0} for key in keys])
-        .on_conflict_do_update(
-            index_elements=[COUNTERS.c.key],
-            set_={
-                "failures": case((ended, 0), else_=COUNTERS.c.failures),
-                "window_start": case((ended, start), else_=COUNTERS.c.window_start),
-            },
-        )
-        .returning(COUNTERS.c.key, COUNTERS.c.failures)
-    )
-    return {key: failures for key, failures in (await session.execute(statement)).all()}
-
-
-async def _count_failure(session: AsyncSession, keys: tuple[str, ...], now: datetime) -> None:
-    """One more failure for each key (rows taken by `_take_counters`); the first opens the window.
-    Ended windows of other keys are deleted on the way, skipping rows another sign-in holds."""
-    start = literal(now, COUNTERS.c.window_start.type)
-    await session.execute(
-        update(SignInCounter)
-        .where(SignInCounter.key.in_(keys))
-        .values(
-            failures=SignInCounter.failures + 1,
-            window_start=case(
-                (SignInCounter.failures == 0, start), else_=SignInCounter.window_start
-            ),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    ended = (
-        select(SignInCounter.key)
-        .where(SignInCounter.window_start <= now - FAILURE_WINDOW)
-        .limit(SWEEP_BATCH)
-        .with_for_update(skip_locked=True)
-    )
-    await session.execute(
-        delete(SignInCounter)
-        .where(SignInCounter.key.in_(ended.scalar_subquery()))
-        .execution_options(synchronize_session=False)
-    )
+    await repository.delete_user(session, user)
 
 
 async def sign_in(
@@ -225,7 +164,8 @@ async def sign_in(
     email = normalise_email(email)
     email_key, address_key = f"email:{email}"[:400], f"ip:{address}"[:400]
     keys = (email_key, address_key)
-    failures = await _take_counters(session, keys, now)
+    # Email before address in every sign-in: `take_counters` locks the rows in this order.
+    failures = await repository.take_counters(session, keys, now, FAILURE_WINDOW)
     if (
         failures[email_key] >= MAX_FAILURES_PER_EMAIL
         or failures[address_key] >= MAX_FAILURES_PER_ADDRESS
@@ -234,14 +174,14 @@ async def sign_in(
             "too many failed sign-ins: try again in a few minutes",
             [{"field": "email", "code": "too_many_attempts", "message": "too many failed tries"}],
         )
-    user = await session.scalar(select(AdminUser).where(AdminUser.email == email))
+    user = await repository.find_user_by_email(session, email)
     try:
         _hasher.verify(user.password_hash if user else _dummy_hash(), password)
         ok = user is not None
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None:
-        await _count_failure(session, keys, now)
+        await repository.count_failure(session, keys, now, FAILURE_WINDOW, sweep=SWEEP_BATCH)
         raise SignInRefused(
             "the email or the password is not right",
             [
@@ -255,10 +195,8 @@ async def sign_in(
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_sign_in_at = now
-    await session.execute(delete(SignInCounter).where(SignInCounter.key == email_key))
-    await session.execute(
-        delete(AdminSession).where(AdminSession.user_id == user.id, AdminSession.expires_at <= now)
-    )
+    await repository.clear_counter(session, email_key)
+    await repository.delete_expired_sessions(session, user.id, now)
     token = secrets.token_urlsafe(32)
     admin_session = AdminSession(
         token_hash=_token_hash(token),
@@ -275,18 +213,12 @@ async def sign_in(
 
 async def current(session: AsyncSession, token: str, now: datetime) -> Current | None:
     """The session, user and workspace a cookie's token opens, if it is valid now."""
-    row = (
-        await session.execute(
-            select(AdminSession, AdminUser, Workspace)
-            .join(AdminUser, AdminUser.id == AdminSession.user_id)
-            .join(Workspace, Workspace.id == AdminUser.workspace_id)
-            .where(AdminSession.token_hash == _token_hash(token), AdminSession.expires_at > now)
-        )
-    ).first()
-    if row is None:
+    found = await repository.find_session(session, _token_hash(token), now)
+    if found is None:
         return None
-    return Current(session=row[0], user=row[1], workspace=row[2])
+    admin_session, user, workspace = found
+    return Current(session=admin_session, user=user, workspace=workspace)
 
 
 async def sign_out(session: AsyncSession, admin_session_id: int) -> None:
-    await session.execute(delete(AdminSession).where(AdminSession.id == admin_session_id))
+    await repository.delete_session(session, admin_session_id)

@@ -7,19 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Response
-from sqlalchemy import func, or_, select
 
 from bookd.bookings import queries
 from bookd.bookings import service as bookings
-from bookd.bookings.domain import MessageStatus
-from bookd.bookings.models import Booking, BookingMessage
 from bookd.bookings.schemas import BookingFilters
-from bookd.catalog.models import BookingService
 from bookd.console.web import ConsoleRoute, SignedIn, day_start
 from bookd.kit.schemas import MAX_MINUTES
 from bookd.scheduling.service import planned_followups, workspace_status
-from bookd.webhooks.models import Delivery, Trigger
-from bookd.workspaces.models import BotUser
+from bookd.webhooks import service as webhooks
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
 
@@ -56,22 +51,9 @@ async def overview(page: SignedIn) -> Response:
         return await queries.list_bookings(ctx, filters, limit=limit, after_id=None, by_start=True)
 
     hour = page.now + timedelta(hours=1)
-    messages = (
-        await page.session.execute(
-            select(BookingMessage, Booking.id, BookingService.name, BotUser.ns)
-            .join(Booking, Booking.id == BookingMessage.booking_id)
-            .join(BookingService, BookingService.id == Booking.service_id)
-            .join(BotUser, BotUser.id == Booking.bot_user_id)
-            .where(
-                Booking.workspace_id == page.workspace_id,
-                BookingMessage.status == MessageStatus.PENDING.value,
-                BookingMessage.scheduled_at >= page.now,
-                BookingMessage.scheduled_at < hour,
-            )
-            .order_by(BookingMessage.scheduled_at)
-            .limit(SHOWN)
-        )
-    ).all()
+    messages = await queries.pending_messages(
+        page.session, page.workspace_id, page.now, hour, limit=SHOWN
+    )
     soon = [
         Soon(m.scheduled_at, m.kind, m.sequence, m.title, booking_id, name, ns, planned=False)
         for m, booking_id, name, ns in messages
@@ -89,23 +71,7 @@ async def overview(page: SignedIn) -> Response:
         )  # fmt: skip
     soon.sort(key=lambda s: s.at)
     # Failing: disabled by bookd, or with deliveries that failed for good or are being retried.
-    failing = (
-        await page.session.execute(
-            select(Trigger, func.count(Delivery.id))
-            .outerjoin(
-                Delivery,
-                (Delivery.trigger_id == Trigger.id)
-                & (
-                    (Delivery.status == "failed")
-                    | ((Delivery.status == "pending") & (Delivery.attempts > 0))
-                ),
-            )
-            .where(Trigger.workspace_id == page.workspace_id)
-            .group_by(Trigger.id)
-            .having(or_(func.count(Delivery.id) > 0, Trigger.status == "disabled"))
-            .order_by(Trigger.id)
-        )
-    ).all()
+    failing = await webhooks.failing_triggers(page.session, page.workspace_id)
     return page.render(
         "overview.html",
         title="Overview",

@@ -7,17 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from bookd.catalog import service as catalog
 from bookd.console.web import ConsoleRoute, Page, SignedIn
-from bookd.events.models import Event
 from bookd.events.types import EventType
 from bookd.kit.errors import BookdError, NotFound
 from bookd.kit.pages import error_status, field_errors, form_data, parse
 from bookd.webhooks import service as webhooks
 from bookd.webhooks.guard import Guard
-from bookd.webhooks.models import Delivery
 from bookd.webhooks.schemas import ALL, TriggerCreate, TriggerOut, TriggerUpdate
 
 router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
@@ -29,8 +26,8 @@ DELIVERIES_SHOWN = 50
 
 
 def _guard(request: Request) -> Guard:
-    guard: Guard = request.app.state.settings.guard
-    return guard
+    settings = request.app.state.settings
+    return Guard.from_setting(settings.webhook_allow_private, settings.webhook_allow_hosts)
 
 
 def _body(page: Page) -> dict[str, Any]:
@@ -106,16 +103,10 @@ async def _trigger_page(
     status: int = 200,
 ) -> Response:
     trigger = await webhooks.get_trigger(page.session, page.workspace_id, trigger_id)
-    latest = (
-        await page.session.execute(
-            select(Delivery, Event.id, Event.type)
-            .join(Event, Event.seq == Delivery.event_seq)
-            .where(Delivery.trigger_id == trigger.id, Delivery.workspace_id == page.workspace_id)
-            .order_by(Delivery.id.desc())
-            .limit(DELIVERIES_SHOWN)
-        )
-    ).all()
-    deliveries = await webhooks.deliveries_out(page.session, [(d, i, t) for d, i, t in latest])
+    latest = await webhooks.latest_deliveries(
+        page.session, page.workspace_id, trigger.id, limit=DELIVERIES_SHOWN
+    )
+    deliveries = await webhooks.deliveries_out(page.session, latest)
     out = TriggerOut.of(trigger)
     return page.render(
         "trigger.html",

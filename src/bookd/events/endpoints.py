@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
-from bookd.events.models import Event
+from bookd.events import queries
 from bookd.events.schemas import EventOut
 from bookd.events.types import EventType
-from bookd.kit.pagination import Page, Paging, encode_cursor
+from bookd.kit.pagination import Page, Paging, paged
 from bookd.kit.schemas import QueryTime
 from bookd.kit.web import Session, UnitOfWorkRoute, errors
 from bookd.workspaces.auth import CurrentCaller
@@ -32,21 +31,14 @@ async def list_events(
         QueryTime | None, Query(description="ISO 8601 with an offset; occurred_at < this")
     ] = None,
 ) -> Page[EventOut]:
-    query = select(Event).where(Event.workspace_id == caller.workspace_id)
-    if type is not None:
-        query = query.where(Event.type == type.value)
-    if booking_id is not None:
-        query = query.where(Event.booking_id == booking_id)
-    if occurred_from is not None:
-        query = query.where(Event.occurred_at >= occurred_from)
-    if occurred_to is not None:
-        query = query.where(Event.occurred_at < occurred_to)
-    if page.after_id is not None:
-        query = query.where(Event.seq > page.after_id)
-    rows = list((await session.scalars(query.order_by(Event.seq).limit(page.limit + 1))).all())
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    return Page(
-        data=[EventOut.of(e) for e in rows],
-        next_cursor=encode_cursor(rows[-1].seq) if more else None,
+    rows = await queries.list_events(
+        session,
+        caller.workspace_id,
+        event_type=type.value if type is not None else None,
+        booking_id=booking_id,
+        occurred_from=occurred_from,
+        occurred_to=occurred_to,
+        limit=page.limit + 1,
+        after_seq=page.after_id,
     )
+    return paged(rows, page.limit, EventOut.of, key=lambda e: e.seq)

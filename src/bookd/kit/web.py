@@ -14,10 +14,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bookd.kit.db import Database
+from bookd.kit.db import AsyncSession, Database
 from bookd.kit.errors import BookdError, ValidationFailed, error_body
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from bookd.availability.schemas import SlotOut
 from bookd.bookings import render as placeholders
@@ -44,7 +43,7 @@ from bookd.selfservice.web import (
     caller_of,
     get_visit,
 )
-from bookd.workspaces.models import CustomerToken
+from bookd.workspaces import service as workspaces
 
 router = APIRouter(route_class=SelfServiceRoute, include_in_schema=False)
 
@@ -100,8 +99,8 @@ async def exchange(request: Request, booking_id: int, token: str) -> Response:
     now: datetime = request.app.state.clock()
     caller = await caller_of(request, token, now)
     assert caller.customer is not None
-    expires_at = await request.state.session.scalar(
-        select(CustomerToken.expires_at).where(CustomerToken.id == caller.customer.token_id)
+    expires_at = await workspaces.customer_token_expires_at(
+        request.state.session, caller.customer.token_id
     )
     response = RedirectResponse(_page_of(booking_id), status_code=303)
     set_cookie(response, request, CUSTOMER_COOKIE, token, expires_at - now, path=COOKIE_PATH)

@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.bookings import service as bookings
 from bookd.kit import pages
+from bookd.kit.db import AsyncSession
 from bookd.kit.errors import Unauthorized
 from bookd.kit.pages import (
     CSRF_FIELD,

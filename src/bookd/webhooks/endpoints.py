@@ -29,8 +29,8 @@ DeliveryId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def get_guard(request: Request) -> Guard:
-    guard: Guard = request.app.state.settings.guard
-    return guard
+    settings = request.app.state.settings
+    return Guard.from_setting(settings.webhook_allow_private, settings.webhook_allow_hosts)
 
 
 WebhookGuard = Annotated[Guard, Depends(get_guard)]

@@ -1,6 +1,6 @@
 """The statements of the delivery pipeline: which triggers may be sent to, claiming their due
-deliveries in turn, recording a batch of attempts, handing back what was claimed, and the
-circuit breaker's counts.
+deliveries in turn, recording a batch of attempts, handing back what was claimed, the circuit
+breaker's counts, and deleting the events it is done with.
 
 Each is one statement per table for a whole batch. Claiming differs by dialect: PostgreSQL takes
 each trigger's share in a LATERAL subquery over one array of (trigger, how many) pairs, locking
@@ -25,13 +25,14 @@ from sqlalchemy import (
     Text,
     bindparam,
     case,
+    delete,
     func,
     select,
     text,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bookd.events.models import Event
 from bookd.kit.db import UTCDateTime, add_counts
@@ -429,3 +430,20 @@ def last_success_latency(delivery_ids: Any = None) -> Any:
     if delivery_ids is not None:
         last = last.where(a.delivery_id.in_(delivery_ids))
     return select(a.delivery_id, a.latency_ms).where(a.id.in_(last.group_by(a.delivery_id)))
+
+
+async def prune_events(session: AsyncSession, cutoff: datetime, *, limit: int) -> int:
+    """Delete up to `limit` events that occurred before `cutoff`, have been relayed and have no
+    pending delivery (their deliveries go with them); how many."""
+    unfinished = select(Delivery.id).where(
+        Delivery.event_seq == Event.seq, Delivery.status == "pending"
+    )
+    old = (
+        select(Event.seq)
+        .where(Event.occurred_at < cutoff, Event.relayed.is_(True), ~unfinished.exists())
+        .limit(limit)
+    )
+    seqs = list((await session.scalars(old)).all())
+    if seqs:
+        await session.execute(delete(Event).where(Event.seq.in_(seqs)))
+    return len(seqs)

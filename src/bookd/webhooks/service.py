@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
@@ -95,6 +95,21 @@ async def trigger_health(session: AsyncSession, trigger_ids: list[int]) -> dict[
             last_error=_answer(failure) if failure else None,
         )
     return health
+
+
+async def failing_triggers(session: AsyncSession, workspace_id: int) -> list[tuple[Trigger, int]]:
+    """The workspace's triggers that bookd disabled or that have failing deliveries (`FAILING`),
+    in id order, each with how many deliveries are failing."""
+    failing = func.count(Delivery.id)
+    query = (
+        select(Trigger, failing)
+        .outerjoin(Delivery, (Delivery.trigger_id == Trigger.id) & FAILING)
+        .where(Trigger.workspace_id == workspace_id)
+        .group_by(Trigger.id)
+        .having(or_(failing > 0, Trigger.status == "disabled"))
+        .order_by(Trigger.id)
+    )
+    return [(trigger, count) for trigger, count in (await session.execute(query)).all()]
 
 
 def _answer(delivery: Delivery) -> str | None:
@@ -242,6 +257,20 @@ async def list_deliveries(
         await session.execute(page_of(query, Delivery.id, limit=limit, after_id=after_id))
     ).all()
     return [(d, event_id, event_type) for d, event_id, event_type in rows]
+
+
+async def latest_deliveries(
+    session: AsyncSession, workspace_id: int, trigger_id: int, *, limit: int
+) -> list[tuple[Delivery, str, str]]:
+    """The trigger's newest `limit` deliveries, newest first, each with its event's id and type."""
+    query = (
+        select(Delivery, Event.id, Event.type)
+        .join(Event, Event.seq == Delivery.event_seq)
+        .where(Delivery.trigger_id == trigger_id, Delivery.workspace_id == workspace_id)
+        .order_by(Delivery.id.desc())
+        .limit(limit)
+    )
+    return [(d, event_id, event_type) for d, event_id, event_type in await session.execute(query)]
 
 
 async def get_delivery(

@@ -223,6 +223,12 @@ def customer_token_values(
     return values, token
 
 
+async def customer_token_expires_at(session: AsyncSession, token_id: int) -> datetime:
+    """When the customer token `token_id` stops working (unless revoked before)."""
+    query = select(CustomerToken.expires_at).where(CustomerToken.id == token_id)
+    return (await session.execute(query)).scalar_one()
+
+
 async def list_customer_tokens(
     session: AsyncSession,
     workspace_id: int,
