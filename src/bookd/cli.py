@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import gc
 import json
 import os
 import sys
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -18,10 +20,13 @@ from bookd.analytics import service as analytics
 from bookd.config import Settings
 from bookd.console import auth
 from bookd.kit.clock import system_now
-from bookd.kit.db import Database
+from bookd.kit.db import Database, is_sqlite
 from bookd.kit.errors import BookdError
 from bookd.kit.web import validation_details
 from bookd.workspaces import service as workspaces
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 app = typer.Typer(
     help="bookd: bookings, reminders, follow-ups and their events.",
@@ -79,24 +84,36 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     worker: Annotated[bool, typer.Option(help="Run the scheduler in this process too")] = True,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes serving the API on the port (more than 1: PostgreSQL only); the"
+            " scheduler runs in one process whatever their number",
+        ),
+    ] = 1,
     access_log: Annotated[
         bool, typer.Option(help="Log every request (off saves a few per cent of CPU per request)")
     ] = True,
 ) -> None:
-    """Apply migrations, then serve the API (and, unless --no-worker, run the scheduler)."""
+    """Apply migrations, then serve the API (and, unless --no-worker, run the scheduler). With
+    --processes N, N processes serve the API and the scheduler runs in the one that started them."""
     import uvicorn
 
-    from bookd.app import create_app
-
     settings = Settings.from_env()
+    if processes > 1 and is_sqlite(settings.database_url):
+        typer.echo(
+            f"error: --processes {processes} needs PostgreSQL: SQLite admits one writer process"
+            " at a time, so bookd serves it from one process (--processes 1)",
+            err=True,
+        )
+        raise typer.Exit(2)
     migrate.upgrade(settings.database_url)
-    application = create_app(settings, run_worker=worker)
-    _freeze_heap()
     proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
     # uvloop and httptools (uvicorn[standard]) by name: "auto" would fall back to the slower
     # pure-Python ones without a word if they were missing.
-    uvicorn.run(
-        application,
+    run = functools.partial(
+        uvicorn.run,
         host=host,
         port=port,
         log_level="info",
@@ -108,6 +125,77 @@ def serve(
         proxy_headers=bool(proxies),
         forwarded_allow_ips=["*"] if "*" in proxies else proxies,
     )
+    if processes == 1:
+        from bookd.app import create_app
+
+        application = create_app(settings, run_worker=worker)
+        _freeze_heap()
+        run(application)
+        return
+    # uvicorn's supervisor starts the API processes on one socket (each builds its app from the
+    # environment: `api_process`), replaces one that dies, and on SIGTERM or SIGINT stops them all
+    # and returns. The scheduler runs beside it in this process: one, however many serve the API.
+    with _scheduler_thread(settings) if worker else contextlib.nullcontext():
+        run(
+            "bookd.cli:api_process",
+            factory=True,
+            workers=processes,
+            # The supervisor takes a process that does not answer its ping within this for hung,
+            # and replaces it. A starting process answers once its imports are done: seconds of
+            # CPU each, longer when several start on few cores. uvicorn's 5 s would replace them
+            # over and over there.
+            timeout_worker_healthcheck=60,
+        )
+
+
+def api_process() -> FastAPI:
+    """The app of one of `bookd serve --processes N`'s API processes (uvicorn's factory): the
+    settings from the environment it inherits, no scheduler."""
+    from bookd.app import create_app
+
+    application = create_app()
+    _freeze_heap()
+    return application
+
+
+@contextlib.contextmanager
+def _scheduler_thread(settings: Settings) -> Iterator[None]:
+    """The scheduler and the deliveries (`bookd worker`'s loops) on a thread of this process
+    while the block runs; stopped at its end, once the batch under way has committed."""
+    import threading
+
+    import uvloop
+
+    stop = asyncio.Event()
+    loops = _worker_loops(settings, stop)
+    _freeze_heap()
+    runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    loop = runner.get_loop()  # made here, before the thread runs it, to be stopped from here
+    thread = threading.Thread(target=runner.run, args=(loops,), name="bookd-scheduler")
+    thread.start()
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join()
+        runner.close()
+
+
+def _worker_loops(settings: Settings, stop: asyncio.Event) -> Coroutine[Any, Any, None]:
+    """The worker's loops, to run until `stop` is set, on a database pool of their own (their
+    modules are imported here, before the caller freezes the heap)."""
+    from bookd.worker import Worker
+
+    async def run() -> None:
+        # A connection for each scheduler lane and its short reads between batches, and a few
+        # for the deliveries, which record their outcomes concurrently.
+        db = Database(settings.database_url, pool_size=settings.scheduler_concurrency + 4)
+        try:
+            await Worker(db, settings).run(stop)
+        finally:
+            await db.dispose()
+
+    return run()
 
 
 @app.command("worker")
@@ -123,26 +211,20 @@ def worker_command(
 
     from prometheus_client import start_http_server
 
-    from bookd.worker import Worker
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings.from_env()
     migrate.upgrade(settings.database_url)
     if metrics_port:
         start_http_server(metrics_port, addr="127.0.0.1")
 
+    stop = asyncio.Event()
+    loops = _worker_loops(settings, stop)
+
     async def run() -> None:
-        # A connection for each scheduler lane and its short reads between batches, and a few
-        # for the deliveries, which record their outcomes concurrently.
-        db = Database(settings.database_url, pool_size=settings.scheduler_concurrency + 4)
-        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        try:
-            await Worker(db, settings).run(stop)
-        finally:
-            await db.dispose()
+        await loops
 
     _freeze_heap()
     # uvloop, as `bookd serve` runs on it (uvicorn[standard]): the webhook pipeline's socket work

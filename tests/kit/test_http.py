@@ -3,7 +3,6 @@ which never carries the Host a client sent."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ def public_url(client: TestClient) -> Iterator[Callable[[str], None]]:
     original: Settings = app.state.settings
 
     def change(url: str) -> None:
-        app.state.settings = dataclasses.replace(original, public_url=url)
+        app.state.settings = original.replace(public_url=url)
 
     yield change
     app.state.settings = original

@@ -6,7 +6,6 @@ placeholder, or a message not sent, issues none."""
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,7 +36,7 @@ def t0() -> datetime:
 
 def worker(client: TestClient, clock: TestClock, **settings: Any) -> Worker:
     app: Any = client.app
-    return Worker(app.state.db, replace(app.state.settings, **settings), clock=clock)
+    return Worker(app.state.db, app.state.settings.replace(**settings), clock=clock)
 
 
 def drain(client: TestClient, clock: TestClock, now: datetime, **settings: Any) -> None:

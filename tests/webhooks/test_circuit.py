@@ -4,7 +4,6 @@ retries, and a recovery sends what failed during an outage once more."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from datetime import UTC, datetime, timedelta
@@ -33,7 +32,7 @@ def worker(client: TestClient, clock: TestClock) -> Worker:
     """A worker whose lease covers two rounds of a lane's attempts (20 s, twice the timeout):
     each claim takes twice a trigger's concurrency, which the counts below are written for."""
     app: Any = client.app
-    settings = dataclasses.replace(app.state.settings, webhook_lease_seconds=20)
+    settings = app.state.settings.replace(webhook_lease_seconds=20)
     worker = Worker(app.state.db, settings, clock=clock)
     assert rounds(worker.dispatcher.lease, worker.dispatcher.timeout) == 2
     return worker

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -37,7 +36,7 @@ MB = 1024 * 1024
 def worker_with(client: TestClient, clock: TestClock, **settings: Any) -> Worker:
     """A worker on the app's database and clock with some of its settings changed."""
     app: Any = client.app
-    return Worker(app.state.db, replace(app.state.settings, **settings), clock=clock)
+    return Worker(app.state.db, app.state.settings.replace(**settings), clock=clock)
 
 
 def deliver_once(client: TestClient, worker: Worker, now: datetime) -> None:
