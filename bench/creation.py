@@ -2,9 +2,11 @@
 concurrent connections from a separate load process (`wrk` with bench/load.lua, or bench/loadgen.py
 when wrk is missing): creates per second, p50, p99. As in a chatbot, most bookings are a bot
 user's first: 80% of the requests name a bot user never seen before, the rest one of 500 known
-ones; a second run at 32 connections names known bot users only. Baseline: bench/bare.py, a bare
-Starlette + asyncpg endpoint parsing the same JSON and doing one INSERT, served by uvicorn the same
-way."""
+ones; a second run at 32 connections names known bot users only. Baselines, served by uvicorn the
+same way: bench/bare.py, a bare Starlette + asyncpg endpoint parsing the same JSON and doing one
+INSERT; and the fair floor of each database, bench/floor_w3.py, a bare Starlette endpoint writing
+the rows a creation of bookd writes (bot user, booking, reminders, audit row, event, counters) in
+one transaction, with asyncpg on PostgreSQL and `sqlite3` on SQLite."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import asyncio
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -26,8 +29,10 @@ from bench.common import (
     fresh_postgres,
     fresh_sqlite,
     log,
+    pg_fetchval,
     pg_plain,
     scaled,
+    sqlite_path,
     start,
     stop,
     wait_http,
@@ -125,6 +130,30 @@ def _tenant(url: str) -> str:
     return asyncio.run(seed.make_tenants(url, count=1, bot_users=USERS))[0].api_key
 
 
+# What a creation writes, counted after a server's runs: bookd's and the floor's databases should
+# hold the same rows for the same number of creations.
+WRITTEN = {
+    "bot users": "SELECT count(*) FROM bot_users",
+    "bookings": "SELECT count(*) FROM bookings",
+    "reminders": "SELECT count(*) FROM booking_messages",
+    "audit rows": "SELECT count(*) FROM booking_logs",
+    "events": "SELECT count(*) FROM events",
+    "deliveries": "SELECT count(*) FROM deliveries",
+    "counted": "SELECT coalesce(sum(created), 0) FROM booking_days",
+    "counter rows": "SELECT count(*) FROM booking_days",
+}
+
+
+def _written(url: str, label: str) -> None:
+    if url.startswith("sqlite"):
+        with sqlite3.connect(sqlite_path(url)) as conn:
+            found = [conn.execute(sql).fetchone()[0] for sql in WRITTEN.values()]
+    else:
+        found = [asyncio.run(pg_fetchval(url, sql)) for sql in WRITTEN.values()]
+    counted = ", ".join(f"{n} {name}" for name, n in zip(WRITTEN, found, strict=True))
+    log(f"{label} wrote: {counted}")
+
+
 def run() -> list[Row]:
     seconds = scaled(20, 5)
     log(f"workload 3: HTTP creates, {seconds} s per run, load from {load_tool()}")
@@ -134,17 +163,32 @@ def run() -> list[Row]:
         bare = serve(
             url, [sys.executable, "-m", "bench.bare", pg_plain(url)], "w3_bare", key, seconds
         )
+    floor_args = [sys.executable, "-m", "bench.floor_w3"]
+    with fresh_postgres("w3_floor") as url:
+        key = _tenant(url)
+        floor_pg = serve(url, [*floor_args, pg_plain(url)], "w3_floor_pg", key, seconds)
+        _written(url, "w3_floor_pg")
+    with fresh_sqlite("w3_floor") as url:
+        key = _tenant(url)
+        floor_lite = serve(url, [*floor_args, url], "w3_floor_sqlite", key, seconds)
+        _written(url, "w3_floor_sqlite")
     with fresh_postgres("w3_bookd") as url:
         key = _tenant(url)
         pg = serve(url, bookd_args, "w3_bookd_pg", key, seconds)
+        _written(url, "w3_bookd_pg")
     with fresh_sqlite("w3_bookd") as url:
         key = _tenant(url)
         lite = serve(url, bookd_args, "w3_bookd_sqlite", key, seconds)
+        _written(url, "w3_bookd_sqlite")
 
     tool = load_tool()
     baseline = f"bare Starlette + asyncpg INSERT ({tool})"
     rows: list[Row] = []
-    for name, runs in (("PostgreSQL", pg), ("SQLite", lite)):
+    for name, runs, floor, driver in (
+        ("PostgreSQL", pg, floor_pg, "asyncpg"),
+        ("SQLite", lite, floor_lite, "sqlite3"),
+    ):
+        floor_name = f"fair floor: the same rows by hand, Starlette + {driver}"
         for (c, new_share), result in runs.items():
             who = f"{new_share:.0%} new bot users" if new_share else "known bot users only"
             rows.append(
@@ -167,6 +211,24 @@ def run() -> list[Row]:
                     bare[c, new_share].p99_ms,
                     target="<= 250 ms" if c == 64 else None,
                     met=result.p99_ms <= 250 if c == 64 else None,
+                )
+            )
+            rows.append(
+                compare(
+                    f"w3 creates/s, {c} connections, {who}: bookd serve, {name}",
+                    result.rate,
+                    "req/s",
+                    f"{floor_name} ({tool})",
+                    floor[c, new_share].rate,
+                )
+            )
+            rows.append(
+                compare(
+                    f"w3 p99 latency, {c} connections, {who}: bookd serve, {name}",
+                    result.p99_ms,
+                    "ms",
+                    floor_name,
+                    floor[c, new_share].p99_ms,
                 )
             )
     return rows
