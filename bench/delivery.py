@@ -17,7 +17,15 @@ booking only (each payload carries its bot user: a handful of users, cached, wou
   for both: the stream goes on without a break, and a seeding and a start-up fewer save half a
   minute a database;
 - (b) in a fresh database and process, 10,000 reminders due in the same second: from the due time
-  to the last arrival, and deliveries per second.
+  to the last arrival, and deliveries per second;
+- (d) in a fresh database and process, a burst amid meeting starts: the services remind once, a
+  minute before the start; 500 reminders fall due at every whole second for 30 s (so their
+  meetings start a minute later, 500 a second), then 5,000 at once in the middle of those
+  starts (their meetings a minute later still). For the 5,000: from the due time to the last
+  arrival, p50 and p99 of arrival - due time, deliveries per second; every one must arrive. Each
+  booking is pending or confirmed, as the scheduler starts them; the log says how many meetings
+  started while the burst was being delivered (from the bookings' status and `updated_at`, read
+  after bookd stopped).
 
 Baselines in the same run, no database: the client floor, aiohttp (the client bookd sends with)
 posting bodies of the same shape and size to the same receiver with PER_TRIGGER requests in
@@ -30,9 +38,11 @@ A reminder that has not arrived when the bench stops waiting (GRACE after the la
 counts at the wait so far, a lower bound, and its rows are not met; the bench goes on. Errors of
 the harness (a late start twice, bookd or the receiver gone, a trigger refused) raise.
 
-BOOKD_BENCH_QUICK=1: 10 s instead of 60, 2,000 at once instead of 10,000. BOOKD_BENCH_W6_RATE,
-_SECONDS, _BURST and _SLOW set the sizes (to try the harness on a pipeline slower than the
-targets). `python -m bench.delivery RECEIVER_URL SECONDS ROUNDS` runs the client measurements.
+BOOKD_BENCH_QUICK=1: 10 s instead of 60, 2,000 at once instead of 10,000; for (d), 10 s of the
+stream instead of 30 and 2,000 at once instead of 5,000 (the minute before each start stays).
+BOOKD_BENCH_W6_RATE, _SECONDS, _BURST and _SLOW set the sizes, _D_RATE, _D_SECONDS and _D_BURST
+(d)'s (to try the harness on a pipeline slower than the targets). `python -m bench.delivery
+RECEIVER_URL SECONDS ROUNDS` runs the client measurements.
 """
 
 from __future__ import annotations
@@ -57,6 +67,7 @@ import httpx
 from bench import seed
 from bench.common import (
     BOOKD,
+    Counter,
     Row,
     compare,
     free_port,
@@ -79,7 +90,8 @@ CLIENTS = ("aiohttp", "httpx")
 STEADY_PATH = "/hooks/steady"
 SLOW_PATH = "/hooks/slow"  # the receiver answers paths ending in /slow after SLOW_SECONDS
 # How long after the last due time deliveries may still arrive before the bench stops waiting:
-# six times the p99 target, three times the SQLite burst's (a healthy run needs a second or two).
+# six times the p99 target, three times the SQLite burst's, twice the 30 s (d)'s burst took on
+# SQLite when first measured (a healthy run needs a second or two).
 GRACE = 60.0
 POLL = 0.2  # the receiver's counts are read this often while waiting: next to no load on it
 FLOOR_WARMUP = 0.5  # connections opened, before the floor's counting starts
@@ -87,6 +99,10 @@ FLOOR_WARMUP = 0.5  # connections opened, before the floor's counting starts
 # short run can land on another's burst of work.
 FLOOR_ROUNDS = 2
 BODIES = 1000  # distinct floor bodies, cycled
+# (d)'s services remind once, a minute before the start (the seed's (days, hours, minutes, title,
+# description)), with the 1-hour reminder's text: bodies of the same size as the other cases'.
+START_AFTER = timedelta(minutes=1)
+MINUTE_BEFORE = [(0, 0, 1, "In a minute: [SERVICE] at [TIME]", seed.REMINDERS[1][4])]
 
 
 def _size(name: str, full: int, quick: int) -> int:
@@ -257,19 +273,30 @@ def _lateness(due: dict[int, float], first: dict[int, float], gave_up: float) ->
     )
 
 
-def _seed(url: str, groups: list[list[datetime]]) -> list[seed.Tenant]:
+def _seed(
+    url: str,
+    groups: list[list[datetime]],
+    *,
+    reminders: list[tuple[int, int, int, str, str]] = seed.REMINDERS,
+    due_sequence: int = seed.DUE_SEQUENCE,
+) -> list[seed.Tenant]:
     """A workspace per group of due times, with a booking per due time and about as many bot
     users as bookings (so most of them have this one booking only); booking ids run on from one
-    group to the next, from 1."""
+    group to the next, from 1. The services' reminders are `reminders`, the one of `due_sequence`
+    falling due (the seed's 1-hour one unless told)."""
     seed.migrate_db(url)
 
     async def run() -> list[seed.Tenant]:
         tenants: list[seed.Tenant] = []
         first_id = 1
         for times in groups:
-            (tenant,) = await seed.make_tenants(url, count=1, bot_users=max(1, len(times)))
+            (tenant,) = await seed.make_tenants(
+                url, count=1, bot_users=max(1, len(times)), reminders=reminders
+            )
             if times:
-                await seed.seed_due(url, [tenant], times, first_id=first_id)
+                await seed.seed_due(
+                    url, [tenant], times, first_id=first_id, due_sequence=due_sequence
+                )
             tenants.append(tenant)
             first_id += len(times)
         return tenants
@@ -429,6 +456,104 @@ def burst(
         f"{result.rate:,.0f} deliveries/s"
     )
     return result
+
+
+@dataclass
+class AmidStarts:
+    burst: Burst
+    lateness: Lateness
+    """The burst's reminders only, not the stream's."""
+
+
+def amid_starts(
+    receiver: Receiver,
+    maker: Callable[[str], AbstractContextManager[str]],
+    label: str,
+    lead: float,
+    *,
+    rate: int,
+    seconds: int,
+    count: int,
+) -> AmidStarts:
+    """(d): `rate` reminders due at every whole second for `seconds` s, each a minute before its
+    meeting's start; then `count` due in one second, in the middle of those meetings' starts."""
+    began = time.time()
+    first = datetime.fromtimestamp(int(began + lead), UTC)
+    times = [first + timedelta(seconds=s) for s in range(seconds) for _ in range(rate)]
+    due = first + START_AFTER + timedelta(seconds=seconds // 2)
+    meetings = len(times)
+    crowd = range(meetings + 1, meetings + count + 1)  # the burst's booking ids
+    with maker("w6_starts") as url:
+        (tenant,) = _seed(url, [times + [due] * count], reminders=MINUTE_BEFORE, due_sequence=1)
+        log(f"{label}: seeded {meetings + count:,} bookings in {time.time() - began:.1f} s")
+        receiver.reset()
+        with serving(url, label) as (port, proc):
+            _trigger(port, tenant.api_key, "bench starts", receiver.url(STEADY_PATH))
+            _ready(label, first.timestamp())
+            _await(
+                receiver,
+                STEADY_PATH,
+                meetings + count,
+                until=due.timestamp() + GRACE,
+                proc=proc,
+            )
+            gave_up = time.time()
+            arrivals = receiver.results()
+        started = asyncio.run(_started(url, meetings))
+    first_seen = arrivals.first(STEADY_PATH)
+    lateness = _lateness(dict.fromkeys(crowd, due.timestamp()), first_seen, gave_up)
+    last = max(first_seen[b] for b in crowd) if lateness.complete else gave_up
+    result = AmidStarts(
+        burst=Burst(seconds=last - due.timestamp(), arrived=lateness.arrived, total=count),
+        lateness=lateness,
+    )
+    streamed = sum(1 for b in range(1, meetings + 1) if b in first_seen)
+    if streamed < meetings:
+        log(f"{label}: ONLY {streamed:,} OF THE STREAM'S {meetings:,} reminders arrived")
+    # The meetings that started while the burst was being delivered, beside those that fell due
+    # then: the case measures the burst amid starts only if the scheduler made them.
+    window = (due.timestamp(), last)
+    fell_due = sum(1 for at in times if window[0] <= (at + START_AFTER).timestamp() <= window[1])
+    during = sum(1 for _start, at in started if window[0] <= at <= window[1])
+    late = [(at - start) * 1000 for start, at in started]
+    log(
+        f"{label}: {len(started):,} of the stream's {meetings:,} meetings started before bookd "
+        f"stopped, {during:,} of them while the burst was being delivered ({fell_due:,} fell due "
+        f"then); start lateness p50 {percentile(late, 0.5):.0f} ms, max "
+        f"{max(late, default=float('nan')):.0f} ms"
+    )
+    if not result.burst.complete:
+        log(
+            f"{label}: ONLY {result.burst.arrived:,} OF {count:,} reminders arrived within "
+            f"{GRACE:.0f} s of their due time; the times are lower bounds and the rows are not met"
+        )
+    log(
+        f"{label}: {count:,} due at once amid meeting starts, last arrival after "
+        f"{result.burst.seconds:.2f} s, {result.burst.rate:,.0f} deliveries/s, lateness p50 "
+        f"{lateness.p(0.5):.0f} ms, p99 {lateness.p(0.99):.0f} ms"
+    )
+    return result
+
+
+async def _started(url: str, meetings: int) -> list[tuple[float, float]]:
+    """(start time, when the scheduler started it) of the first `meetings` bookings that are in
+    progress, as timestamps: a transition sets `updated_at` to its batch's time."""
+    counter = Counter(url)
+    await counter.open()
+    try:
+        rows = await counter.fetch(
+            "SELECT start_time, updated_at FROM bookings WHERE id <= $1 AND status = 'in_progress'",
+            meetings,
+        )
+    finally:
+        await counter.close()
+    return [(_timestamp(start), _timestamp(at)) for start, at in rows]
+
+
+def _timestamp(value: datetime | str) -> float:
+    """A stored time: an aware datetime from PostgreSQL, naive UTC text from SQLite."""
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
 # --- the client floor --------------------------------------------------------------------------
@@ -638,11 +763,14 @@ def run() -> list[Row]:
     seconds = _size("SECONDS", 60, 10)
     count = _size("BURST", 10_000, 2_000)
     slow = _size("SLOW", 500, 500)
+    d_rate = _size("D_RATE", 500, 500)
+    d_seconds = _size("D_SECONDS", 30, 10)
+    d_count = _size("D_BURST", 5_000, 2_000)
     floor_seconds = scaled(3, 2)
     log(
         f"workload 6: delivered lateness, {rate:,}/s for {seconds} s twice (the second beside "
         f"{slow} deliveries to an endpoint answering after {SLOW_SECONDS:.0f} s), "
-        f"{count:,} due at once"
+        f"{count:,} due at once, {d_count:,} due at once amid {d_rate:,} meeting starts a second"
     )
     rows: list[Row] = []
     floor_rows: list[Row] = []
@@ -677,6 +805,21 @@ def run() -> list[Row]:
             )
             label = f"w6_burst_{tag}"
             b = _leading(label, count, partial(burst, receiver, maker, label, count=count))
+            label = f"w6_starts_{tag}"
+            d = _leading(
+                label,
+                d_rate * d_seconds + d_count,
+                partial(
+                    amid_starts,
+                    receiver,
+                    maker,
+                    label,
+                    rate=d_rate,
+                    seconds=d_seconds,
+                    count=d_count,
+                ),
+            )
+            amid = f"{d_count:,} due at once amid {d_rate:,} meeting starts/s"
             where = f"bookd serve, {backend}"
             p99_a, p99_c = s.a.p(0.99), s.c.p(0.99)
             rows += [
@@ -747,6 +890,29 @@ def run() -> list[Row]:
                     f"of {s.c.total:,}",
                     target="all",
                     met=s.c.complete,
+                ),
+                compare(
+                    f"w6 (d) {amid}, due to last arrival: {where}",
+                    d.burst.seconds,
+                    "s",
+                    target="<= 10 s",
+                    met=d.burst.complete and d.burst.seconds <= 10,
+                ),
+                compare(f"w6 (d) {amid}, lateness p50: {where}", d.lateness.p(0.5), "ms"),
+                compare(f"w6 (d) {amid}, lateness p99: {where}", d.lateness.p(0.99), "ms"),
+                compare(
+                    f"w6 (d) {amid}, deliveries/s: {where}",
+                    d.burst.rate,
+                    "deliveries/s",
+                    base_name,
+                    base,
+                ),
+                compare(
+                    f"w6 (d) reminders delivered: {where}",
+                    d.burst.arrived,
+                    f"of {d.burst.total:,}",
+                    target="all",
+                    met=d.burst.complete,
                 ),
             ]
     return rows + floor_rows

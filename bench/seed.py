@@ -65,8 +65,15 @@ def migrate_db(url: str) -> None:
     migrate.upgrade(url)
 
 
-async def make_tenants(url: str, *, count: int = 4, bot_users: int = 500) -> list[Tenant]:
-    """Workspaces with services, reminder templates, an API key and bot users, via bookd."""
+async def make_tenants(
+    url: str,
+    *,
+    count: int = 4,
+    bot_users: int = 500,
+    reminders: Sequence[tuple[int, int, int, str, str]] = REMINDERS,
+) -> list[Tenant]:
+    """Workspaces with services, reminder templates (`reminders`: (days, hours, minutes, title,
+    description), in sequence order), an API key and bot users, via bookd."""
     db = Database(url, pool_size=1)
     now = datetime.now(UTC)
     tenants: list[Tenant] = []
@@ -92,7 +99,7 @@ async def make_tenants(url: str, *, count: int = 4, bot_users: int = 500) -> lis
                     )
                     tenant.services.append((service.id, uid, duration))
                     rows = []
-                    for days, hours, minutes, title, description in REMINDERS:
+                    for days, hours, minutes, title, description in reminders:
                         template = await catalog.create_template(
                             session,
                             workspace.id,
@@ -199,11 +206,16 @@ MESSAGE_COLUMNS = [
 
 
 async def seed_due(
-    url: str, tenants: list[Tenant], due_times: list[datetime], *, first_id: int = 1
+    url: str,
+    tenants: list[Tenant],
+    due_times: list[datetime],
+    *,
+    first_id: int = 1,
+    due_sequence: int = DUE_SEQUENCE,
 ) -> None:
-    """One booking per due time, whose 1-hour reminder falls due at that time; spread over the
-    tenants, services and bot users. The day-before reminder is already sent, the 10-minute one
-    still pending."""
+    """One booking per due time, whose reminder of `due_sequence` (the 1-hour one) falls due at
+    that time; spread over the tenants, services and bot users. The earlier reminders (the
+    day-before one) are already sent, the later ones (the 10-minute one) still pending."""
     rng = random.Random(42)
     created = min(due_times) - timedelta(days=3)
     bookings: list[tuple[object, ...]] = []
@@ -215,7 +227,9 @@ async def seed_due(
         service_id, _uid, duration = tenant.services[(n // len(tenants)) % len(tenant.services)]
         bot_user_id = tenant.bot_users[rng.randrange(len(tenant.bot_users))]
         tz = zones[tenant.timezone]
-        start = policy.followup_time(due, days=0, hours=1, minutes=0, tz=tz)
+        templates = tenant.templates[service_id]
+        d, h, m = next(t for t in templates if t[1] == due_sequence)[2:5]
+        start = policy.followup_time(due, days=d, hours=h, minutes=m, tz=tz)
         metadata = json.dumps({"channel": "telegram", "ref": n}) if n % 2 else None
         bookings.append(
             (
@@ -237,11 +251,9 @@ async def seed_due(
                 created,
             )
         )
-        for template_id, sequence, days, hours, minutes, title, description in tenant.templates[
-            service_id
-        ]:
+        for template_id, sequence, days, hours, minutes, title, description in templates:
             at = policy.reminder_time(start, days=days, hours=hours, minutes=minutes, tz=tz)
-            sent = sequence < DUE_SEQUENCE
+            sent = sequence < due_sequence
             messages.append(
                 (
                     booking_id,
