@@ -153,13 +153,12 @@ async def _settle(session: AsyncSession, settled: Settled, tally: counts.Tally) 
 def updates_pending(session: AsyncSession, booking_id: int) -> bool:
     """Whether the change set holds message status changes of the booking not written yet (which
     a change of the booking must see: they are written first)."""
-    return any(
-        getattr(u, "booking_id", None) == booking_id
-        for u in changes.of(session).pending(MESSAGE_UPDATES)
-    )
+    return changes.of(session).holds(MESSAGE_UPDATES, booking_id)
 
 
-MESSAGE_UPDATES = changes.Kind("message updates", 10, write_message_updates)
+MESSAGE_UPDATES = changes.Kind(
+    "message updates", 10, write_message_updates, key=lambda update: update.booking_id
+)
 
 
 # --- counters ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ and a savepoint rolled back drops what was added since it began (`Savepoint`).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,8 @@ class Kind:
     name: str
     rank: int
     write: Callable[[AsyncSession, list[Any]], Awaitable[None]]
+    key: Callable[[Any], Hashable] | None = None
+    """What a row is about (a booking), for `ChangeSet.holds`: kept in a set as rows are added."""
 
 
 class ChangeSet:
@@ -43,16 +45,24 @@ class ChangeSet:
 
     def __init__(self) -> None:
         self._rows: dict[Kind, list[Any]] = {}
+        self._keys: dict[Kind, set[Hashable]] = {}
 
     def add(self, kind: Kind, *rows: Any) -> None:
-        self._rows.setdefault(kind, []).extend(rows)
+        self.extend(kind, rows)
 
     def extend(self, kind: Kind, rows: Iterable[Any]) -> None:
-        self._rows.setdefault(kind, []).extend(rows)
+        listed = self._rows.setdefault(kind, [])
+        if kind.key is None:
+            listed.extend(rows)
+            return
+        keys = self._keys.setdefault(kind, set())
+        for row in rows:
+            listed.append(row)
+            keys.add(kind.key(row))
 
-    def pending(self, kind: Kind) -> list[Any]:
-        """The rows of `kind` not written yet (read only)."""
-        return list(self._rows.get(kind, ()))
+    def holds(self, kind: Kind, key: Hashable) -> bool:
+        """Whether a row of `kind` about `key` waits to be written (a kind with a `key`)."""
+        return key in self._keys.get(kind, ())
 
     def __bool__(self) -> bool:
         return any(self._rows.values())
@@ -62,6 +72,7 @@ class ChangeSet:
         while self._rows:
             kind = min(self._rows, key=lambda k: k.rank)
             rows = self._rows.pop(kind)
+            self._keys.pop(kind, None)
             if rows:
                 await kind.write(session, rows)
         await bulk.flush(session)  # the writers' queued inserts: one round trip on PostgreSQL
@@ -73,9 +84,12 @@ class ChangeSet:
         """Drop what was added after `mark` (a savepoint rolled back)."""
         for kind in list(self._rows):
             del self._rows[kind][mark.get(kind, 0) :]
+            if kind.key is not None:
+                self._keys[kind] = {kind.key(row) for row in self._rows[kind]}
 
     def clear(self) -> None:
         self._rows.clear()
+        self._keys.clear()
 
 
 def of(session: AsyncSession) -> ChangeSet:
