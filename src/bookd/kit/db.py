@@ -86,6 +86,14 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if is_sqlite(url):
         # Returned connections are reset by `_tune_sqlite`'s `reset` hook instead.
         kwargs["pool_reset_on_return"] = None
+    else:
+        # Every execution planned with the tables' sizes of the moment. asyncpg prepares each
+        # statement, and after five executions PostgreSQL may keep one generic plan until the
+        # statistics change: where nothing analyzes again (autovacuum off or not yet come round),
+        # a plan made while the events or deliveries table was empty scans it whole ever after
+        # (tests/webhooks/test_cached_plans.py). Planning costs the server tens of microseconds
+        # a statement; workload 3 did not move.
+        kwargs["connect_args"] = {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
     engine = create_async_engine(full, **kwargs)
     if is_sqlite(url):
         _tune_sqlite(engine)
