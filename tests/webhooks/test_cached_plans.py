@@ -45,9 +45,7 @@ def test_the_relay_poll_uses_its_index_after_the_events_table_grows(
                         "now(), '{}', true FROM generate_series(1, 50000) AS n"
                     )
                 )
-            scans = text(
-                "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'events'"
-            )
+            scans = text("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'events'")
             async with db.transaction() as session:
                 # The backend's reads not yet reported to the statistics: a difference.
                 before = (await session.execute(scans)).scalar_one()
