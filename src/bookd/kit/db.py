@@ -91,8 +91,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # statement, and after five executions PostgreSQL may keep one generic plan until the
         # statistics change: where nothing analyzes again (autovacuum off or not yet come round),
         # a plan made while the events or deliveries table was empty scans it whole ever after
-        # (tests/webhooks/test_cached_plans.py). Planning costs the server tens of microseconds
-        # a statement; workload 3 did not move.
+        # (tests/webhooks/test_cached_plans.py), and the delivery claim's LATERAL read every due
+        # delivery of a trigger and sorted them instead of the first few in index order (slow
+        # behind a backlog). Planning costs the server tens of microseconds a statement;
+        # workload 3 did not move.
         kwargs["connect_args"] = {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
     engine = create_async_engine(full, **kwargs)
     if is_sqlite(url):
@@ -202,16 +204,7 @@ class Database:
                 yield conn
             return
         async with self.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            # Planned for their parameters every time: after five runs PostgreSQL may settle on a
-            # generic plan, and for the delivery claim's LATERAL that one read every due
-            # delivery of a trigger and sorted them (slow behind a backlog)
-            # instead of the first few in index order.
-            await conn.exec_driver_sql("SET plan_cache_mode TO force_custom_plan")
-            try:
-                yield conn
-            finally:
-                await conn.exec_driver_sql("RESET plan_cache_mode")
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def _writing(self, read_only: bool) -> contextlib.AbstractAsyncContextManager[object]:
         if read_only or not self.sqlite:
