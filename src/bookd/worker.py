@@ -125,7 +125,7 @@ class Worker:
         now = now or self.clock()
         total = 0
         while True:
-            async with self.db.transaction() as session:
+            async with self.db.transaction(plan_each=True) as session:
                 count = await relay.relay_batch(session, now, limit=RELAY_BATCH)
             total += count
             if count < RELAY_BATCH:

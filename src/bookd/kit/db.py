@@ -86,16 +86,6 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if is_sqlite(url):
         # Returned connections are reset by `_tune_sqlite`'s `reset` hook instead.
         kwargs["pool_reset_on_return"] = None
-    else:
-        # Every execution planned with the tables' sizes of the moment. asyncpg prepares each
-        # statement, and after five executions PostgreSQL may keep one generic plan until the
-        # statistics change: where nothing analyzes again (autovacuum off or not yet come round),
-        # a plan made while the events or deliveries table was empty scans it whole ever after
-        # (tests/webhooks/test_cached_plans.py), and the delivery claim's LATERAL read every due
-        # delivery of a trigger and sorted them instead of the first few in index order (slow
-        # behind a backlog). Planning costs the server tens of microseconds a statement;
-        # workload 3 did not move.
-        kwargs["connect_args"] = {"server_settings": {"plan_cache_mode": "force_custom_plan"}}
     engine = create_async_engine(full, **kwargs)
     if is_sqlite(url):
         _tune_sqlite(engine)
@@ -139,6 +129,19 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# The delivery pipeline's statements (claims, relay, recorder) are planned at each execution.
+# asyncpg prepares every statement, and after five executions PostgreSQL may keep one generic plan
+# until the table's statistics change. For the claim's LATERAL that plan read every due delivery
+# of a trigger and sorted them instead of taking the first few in index order; and made while the
+# events or deliveries table was empty, it stayed a scan of the whole table as long as nothing
+# analyzed it again (autovacuum off, or not yet come round), growing with the table
+# (tests/webhooks/test_cached_plans.py). The scheduler's and the API's statements keep their
+# cached plans: planning each of the scheduler's batch statements cost workload 1 an eighth.
+PLAN_EACH = text("SET plan_cache_mode TO force_custom_plan")
+PLAN_CACHED = text("RESET plan_cache_mode")
+PLAN_EACH_IN_TRANSACTION = text("SET LOCAL plan_cache_mode TO force_custom_plan")
+
+
 class Database:
     """An engine and the ways of working on it: a transaction of the ORM, a plain read, statements."""
 
@@ -170,9 +173,13 @@ class Database:
         return (self._reader if read_only else self._writer)()
 
     @asynccontextmanager
-    async def transaction(self, *, read_only: bool = False) -> AsyncIterator[AsyncSession]:
+    async def transaction(
+        self, *, read_only: bool = False, plan_each: bool = False
+    ) -> AsyncIterator[AsyncSession]:
         """The edge of a unit of work: when the block ends, writes its change set
-        (`kit.changes`) and commits; rolls back on an exception.
+        (`kit.changes`) and commits; rolls back on an exception. With `plan_each`, PostgreSQL
+        plans every statement of it for its parameters and the tables' sizes of the moment (see
+        `PLAN_EACH`).
 
         On SQLite, write transactions of this process queue on an asyncio lock before `BEGIN
         IMMEDIATE`. SQLite admits one writer anyway; a writer that finds the database locked
@@ -184,6 +191,8 @@ class Database:
             self.session(read_only=read_only) as session,
             session.begin(),
         ):
+            if plan_each and not self.sqlite:
+                await session.execute(PLAN_EACH_IN_TRANSACTION)
             yield session
             await changes.write(session)
 
@@ -198,13 +207,19 @@ class Database:
     async def statements(self) -> AsyncIterator[AsyncConnection]:
         """A connection for work made of statements each whole in itself (no ORM objects): on
         PostgreSQL each commits on its own, without the BEGIN and COMMIT round trips of a
-        transaction; on SQLite they run in one write transaction, queued on the write lock."""
+        transaction, and is planned at each execution (`PLAN_EACH`); on SQLite they run in one
+        write transaction, queued on the write lock."""
         if self.sqlite:
             async with self._writing(False), self.engine.begin() as conn:
                 yield conn
             return
         async with self.engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(PLAN_EACH)
+            try:
+                yield conn
+            finally:
+                await conn.execute(PLAN_CACHED)
 
     def _writing(self, read_only: bool) -> contextlib.AbstractAsyncContextManager[object]:
         if read_only or not self.sqlite:

@@ -275,7 +275,7 @@ class Dispatcher:
         by_trigger: dict[int, list[Result]] = {}
         for item, result in ended:
             by_trigger.setdefault(item.due.trigger_id, []).append(result)
-        async with self.db.transaction() as session:
+        async with self.db.transaction(plan_each=True) as session:
             conn = await session.connection()
             await repository.record(conn, [result for _, result in ended], now)
             await repository.count_ended(conn, [result for _, result in ended], now)
