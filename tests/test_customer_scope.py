@@ -44,6 +44,8 @@ class World:
     theirs_done: int  # Bob's, completed
     trigger_id: int
     delivery_id: int
+    host_uid: str  # active
+    inactive_host_uid: str
     triggers: list[tuple[Api, int]] = field(default_factory=list)
 
     @property
@@ -79,6 +81,13 @@ def build_world(api: Api) -> World:
     trigger_id = paused_trigger(api, "hook", triggers)
     sent = api.post(f"/v1/triggers/{trigger_id}/test")
     assert sent.status_code == 202, sent.text
+    host_uid, inactive_host_uid = f"host_{tag}", f"away_{tag}"
+    for host, active in ((host_uid, True), (inactive_host_uid, False)):
+        made = api.post(
+            "/v1/hosts",
+            {"host_uid": host, "name": "Dr. Who", "email": "dr@example.org", "active": active},
+        )
+        assert made.status_code == 201, made.text
     return World(
         staff=api,
         me=factories.customer(api, bot_user_ns=ns),
@@ -92,6 +101,8 @@ def build_world(api: Api) -> World:
         theirs_done=completed(api, uid, bob),
         trigger_id=trigger_id,
         delivery_id=sent.json()["id"],
+        host_uid=host_uid,
+        inactive_host_uid=inactive_host_uid,
         triggers=triggers,
     )
 
@@ -111,6 +122,8 @@ def snapshot(w: World, *, alices: bool) -> dict[str, Any]:
         f"/v1/triggers/{w.trigger_id}/deliveries",
         "/v1/customer-tokens",
         "/v1/calendar-feed",
+        "/v1/hosts",
+        f"/v1/hosts/{w.host_uid}",
     ]
     bookings = w.bobs | ({w.mine, w.mine_done} if alices else set())
     for booking_id in sorted(bookings):
@@ -149,6 +162,27 @@ def _list_services(w: World) -> None:
 def _get_service(w: World) -> None:
     assert ok(w.me.get(f"/v1/services/{w.uid}"))["customer_can_cancel"] is True
     assert_not_found(w.me.get(f"/v1/services/{w.inactive_uid}"))
+
+
+# hosts: the active ones, their uid, name and kind only
+
+
+@covers("GET", "/v1/hosts")
+def _list_hosts(w: World) -> None:
+    listed = data_of(w.me.get("/v1/hosts", params={"limit": 200}))
+    assert [h for h in listed if h["host_uid"] in (w.host_uid, w.inactive_host_uid)] == [
+        {"host_uid": w.host_uid, "name": "Dr. Who", "kind": "person"}
+    ]
+
+
+@covers("GET", "/v1/hosts/{host_uid}")
+def _get_host(w: World) -> None:
+    assert ok(w.me.get(f"/v1/hosts/{w.host_uid}")) == {
+        "host_uid": w.host_uid,
+        "name": "Dr. Who",
+        "kind": "person",
+    }
+    assert_not_found(w.me.get(f"/v1/hosts/{w.inactive_host_uid}"))
 
 
 @covers("GET", "/v1/services/{service_uid}/slots")
@@ -349,6 +383,7 @@ def fill(w: World, path: str, booking_id: int) -> str:
         "trigger_id": str(w.trigger_id),
         "delivery_id": str(w.delivery_id),
         "token_id": str(w.me.token_id),
+        "host_uid": w.host_uid,
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 

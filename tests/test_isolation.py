@@ -52,6 +52,7 @@ class World:
     b_booking_id: int
     b_ns: str
     b_trigger_id: int
+    host_uid: str  # A's host; B has one of the same uid
     customer_token: str  # A's, for `ns`
     customer_token_id: int
     a_event_ids: set[str] = field(default_factory=set)
@@ -105,6 +106,12 @@ def build_world(api: Api, make_workspace: Callable[..., Api], clock: TestClock) 
     sent = a.post(f"/v1/triggers/{trigger_id}/test")
     assert sent.status_code == 202, sent.text
     b_trigger_id = paused_trigger(b, "B's hook", triggers)
+    host_uid = f"h_{tag}"
+    for owner, name in ((a, "A's host"), (b, "B's host")):
+        made = owner.post("/v1/hosts", {"host_uid": host_uid, "name": name})
+        assert made.status_code == 201, made.text
+    served = a.put(f"/v1/services/{uid}/hosts", {"hosts": [{"host_uid": host_uid}]})
+    assert served.status_code == 200, served.text
     issued = a.post("/v1/customer-tokens", {"bot_user_ns": ns})
     assert issued.status_code == 201, issued.text
 
@@ -126,6 +133,7 @@ def build_world(api: Api, make_workspace: Callable[..., Api], clock: TestClock) 
         b_booking_id=b_booking["id"],
         b_ns=b_ns,
         b_trigger_id=b_trigger_id,
+        host_uid=host_uid,
         customer_token=issued.json()["token"],
         customer_token_id=issued.json()["id"],
         triggers=triggers,
@@ -167,6 +175,9 @@ def snapshot(world: World) -> dict[str, Any]:
         f"/v1/triggers/{world.trigger_id}/deliveries",
         f"/v1/deliveries/{world.delivery_id}",
         "/v1/customer-tokens",
+        "/v1/hosts",
+        f"/v1/hosts/{world.host_uid}",
+        f"/v1/services/{world.uid}/hosts",
     ]
     for booking_id in sorted(world.a_booking_ids):
         paths += [
@@ -258,6 +269,55 @@ def _delete_availability(w: World) -> None:
 @covers("GET", "/v1/services/{service_uid}/slots")
 def _slots(w: World) -> None:
     assert_not_found(w.b.get(f"/v1/services/{w.uid}/slots"))
+
+
+@covers("GET", "/v1/services/{service_uid}/hosts")
+def _get_service_hosts(w: World) -> None:
+    assert_not_found(w.b.get(f"/v1/services/{w.uid}/hosts"))
+
+
+@covers("PUT", "/v1/services/{service_uid}/hosts")
+def _put_service_hosts(w: World) -> None:
+    body = {"assignment": "collective", "hosts": [{"host_uid": w.host_uid}]}
+    assert_not_found(w.b.put(f"/v1/services/{w.uid}/hosts", body))
+
+
+@covers("DELETE", "/v1/services/{service_uid}/hosts")
+def _delete_service_hosts(w: World) -> None:
+    assert_not_found(w.b.delete(f"/v1/services/{w.uid}/hosts"))
+
+
+# hosts: B has a host of the same uid as A's; B reaches only its own
+
+
+@covers("GET", "/v1/hosts")
+def _list_hosts(w: World) -> None:
+    assert [h["name"] for h in data_of(w.b.get("/v1/hosts"))] == ["B's host"]
+
+
+@covers("POST", "/v1/hosts")
+def _create_host(w: World) -> None:
+    created = w.b.post("/v1/hosts", {"host_uid": f"{w.host_uid}_2", "name": "B's second"})
+    assert created.status_code == 201, created.text
+    assert_not_found(w.a.get(f"/v1/hosts/{w.host_uid}_2"))
+
+
+@covers("GET", "/v1/hosts/{host_uid}")
+def _get_host(w: World) -> None:
+    assert w.b.get(f"/v1/hosts/{w.host_uid}").json()["name"] == "B's host"
+
+
+@covers("PATCH", "/v1/hosts/{host_uid}")
+def _patch_host(w: World) -> None:
+    patched = w.b.patch(f"/v1/hosts/{w.host_uid}", {"name": "B's host", "active": False})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["active"] is False
+
+
+@covers("DELETE", "/v1/hosts/{host_uid}")
+def _delete_host(w: World) -> None:
+    assert w.b.delete(f"/v1/hosts/{w.host_uid}_2").status_code == 204
+    assert_not_found(w.b.get(f"/v1/hosts/{w.host_uid}_2"))
 
 
 def _template_checks(plural: str) -> None:

@@ -23,6 +23,8 @@ from bookd.catalog.endpoints import router as services_router
 from bookd.config import Settings
 from bookd.console.endpoints import install as install_console
 from bookd.events.endpoints import router as events_router
+from bookd.hosts.endpoints import router as hosts_router
+from bookd.hosts.endpoints import services_router as service_hosts_router
 from bookd.kit.bodies import BodyLimits
 from bookd.kit.clock import Clock, system_now
 from bookd.kit.db import Database
@@ -86,6 +88,8 @@ def create_app(
     for router in (
         services_router,
         availability_router,
+        hosts_router,
+        service_hosts_router,
         slots_router,
         scheduler_router,
         # Before the bookings: `/v1/bookings/{id}.ics` would otherwise match `/v1/bookings/{id}`.

@@ -7,6 +7,7 @@ from bookd.calendars import models as _calendars
 from bookd.catalog import models as _catalog
 from bookd.console import models as _console
 from bookd.events import models as _events
+from bookd.hosts import models as _hosts
 from bookd.kit.db import Base
 from bookd.scheduling import models as _scheduling
 from bookd.webhooks import models as _webhooks
@@ -22,6 +23,7 @@ __all__ = [
     "_catalog",
     "_console",
     "_events",
+    "_hosts",
     "_scheduling",
     "_webhooks",
     "_workspaces",
