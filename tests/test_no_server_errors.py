@@ -238,6 +238,8 @@ def api_world(api: Api) -> Iterator[ApiWorld]:
     delivery = api.post(f"/v1/triggers/{trigger['id']}/test").json()
     token = api.post("/v1/calendar-feed").json()["token"]
     customer = factories.customer(api, bot_user_ns=ns)
+    host_uid = f"fuzz-host-{secrets.token_hex(3)}"
+    assert api.post("/v1/hosts", {"host_uid": host_uid, "name": "Fuzz"}).status_code == 201
     serial = iter(range(10**6))
     real = {
         "service_uid": [uid],
@@ -249,6 +251,7 @@ def api_world(api: Api) -> Iterator[ApiWorld]:
         "token_id": [str(customer.token_id)],
         "sequence": ["1"],
         "start_time": [factories.future(days=3)],
+        "host_uid": [host_uid],
     }
     bodies: dict[str, Callable[[], Any]] = {
         "ServiceCreate": lambda: {
@@ -282,6 +285,9 @@ def api_world(api: Api) -> Iterator[ApiWorld]:
         "TriggerRecover": lambda: {"since": factories.iso(datetime.now(UTC) - timedelta(hours=1))},
         "CustomerTokenCreate": lambda: {"bot_user_ns": ns},
         "CustomerTokensRevoke": lambda: {"bot_user_ns": ns},
+        "HostCreate": lambda: {"host_uid": f"fh{next(serial)}", "name": "Fuzz"},
+        "HostUpdate": lambda: {"name": "Fuzzed", "time_off": []},
+        "ServiceHostsIn": lambda: {"hosts": [{"host_uid": host_uid}]},
         "": dict,  # the action API's parameters: none is the list of services
     }
     yield ApiWorld(api=api, real=real, bodies=bodies)
