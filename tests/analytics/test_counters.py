@@ -20,13 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bookd.analytics.service import rebuild
 from bookd.bookings.counts import BOOKING_DAYS, BOOKING_REASONS
 from bookd.config import Settings
-from bookd.webhooks.counts import DAY_COLUMNS as DELIVERY_COLUMNS
-from bookd.webhooks.models import DELIVERY_DAYS
 from bookd.worker import Worker
 from bookd.workspaces.models import Workspace
 from tests import factories, sizes
 from tests.conftest import Api, TestClock, new_workspace
 from tests.webhooks.receiver import Hold, start_receiver
+from tests.webhooks.support import delivery_counters
 
 TZ = "America/New_York"  # days that are not UTC days, and a DST change within reach
 # Reasons that differ in case and spacing only: one reason.
@@ -222,19 +221,6 @@ def test_the_counters_equal_a_scan_after_any_history(
 
     api.run(made_again)
     assert api.run(lambda s: counters(s, api.workspace_id)) == expected
-
-
-async def delivery_counters(session: AsyncSession, workspace_id: int) -> dict[str, int]:
-    t = DELIVERY_DAYS.c
-    columns = list(DELIVERY_COLUMNS)
-    row = (
-        await session.execute(
-            select(*(func.coalesce(func.sum(t[c]), 0) for c in columns)).where(
-                t.workspace_id == workspace_id
-            )
-        )
-    ).one()
-    return {c: int(v) for c, v in zip(columns, row, strict=True) if v}
 
 
 def test_delivery_counters_follow_each_end_and_retry(

@@ -10,12 +10,29 @@ from typing import Any
 
 import time_machine
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook
 
+from bookd.webhooks.counts import DAY_COLUMNS
+from bookd.webhooks.models import DELIVERY_DAYS
 from bookd.worker import Worker
 from tests import factories
 from tests.conftest import Api, TestClock
 from tests.webhooks.receiver import Received, Receiver
+
+
+async def delivery_counters(session: AsyncSession, workspace_id: int) -> dict[str, int]:
+    """The workspace's delivery counters, summed over its days and shards, zeros left out."""
+    t = DELIVERY_DAYS.c
+    row = (
+        await session.execute(
+            select(*(func.coalesce(func.sum(t[c]), 0) for c in DAY_COLUMNS)).where(
+                t.workspace_id == workspace_id
+            )
+        )
+    ).one()
+    return {c: int(v) for c, v in zip(DAY_COLUMNS, row, strict=True) if v}
 
 
 def parse(value: str) -> datetime:

@@ -18,13 +18,12 @@ from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.analytics.service import rebuild
-from bookd.webhooks.counts import DAY_COLUMNS
-from bookd.webhooks.models import DELIVERY_DAYS, DeliveryAttempt
+from bookd.webhooks.models import DeliveryAttempt
 from bookd.worker import Worker
 from bookd.workspaces.models import Workspace
 from tests.conftest import Api
 from tests.webhooks.receiver import Receiver
-from tests.webhooks.support import Hooks
+from tests.webhooks.support import Hooks, delivery_counters
 
 
 class InjectedFault(Exception):
@@ -62,19 +61,6 @@ def fault(client: TestClient, where: str) -> Iterator[list[str]]:
         yield failed
     finally:
         event.remove(engine, "before_cursor_execute", before)
-
-
-async def stored(session: AsyncSession, workspace_id: int) -> dict[str, Any]:
-    """The delivery counters of the workspace, summed over its days."""
-    t = DELIVERY_DAYS.c
-    row = (
-        await session.execute(
-            select(*(func.coalesce(func.sum(t[c]), 0) for c in DAY_COLUMNS)).where(
-                t.workspace_id == workspace_id
-            )
-        )
-    ).one()
-    return {c: int(v) for c, v in zip(DAY_COLUMNS, row, strict=True) if v}
 
 
 async def attempts_of(session: AsyncSession, delivery_id: int) -> int:
@@ -122,7 +108,7 @@ def test_a_batch_whose_recording_fails_is_stored_once_by_the_retry(
         assert {d["status"] for d in deliveries} == {expected}
 
     # The counters hold the two ended deliveries, as a rebuild makes them.
-    kept = api.run(lambda s: stored(s, api.workspace_id))
+    kept = api.run(lambda s: delivery_counters(s, api.workspace_id))
     assert kept.get("succeeded") == 2, kept
 
     async def made_again(session: AsyncSession) -> None:
@@ -131,7 +117,7 @@ def test_a_batch_whose_recording_fails_is_stored_once_by_the_retry(
         await rebuild(session, workspace)
 
     api.run(made_again)
-    assert api.run(lambda s: stored(s, api.workspace_id)) == kept
+    assert api.run(lambda s: delivery_counters(s, api.workspace_id)) == kept
 
     # Each failing trigger counts its two failed attempts once; the fine one none.
     assert hooks.get("fine")["failures"] == 0

@@ -28,7 +28,7 @@ from bookd.bookings.counts import BOOKING_DAYS, BOOKING_REASONS
 from bookd.bookings.models import Booking, BookingMessage
 from bookd.catalog.models import BookingService
 from bookd.catalog.service import get_service
-from bookd.kit.db import add_counts
+from bookd.kit.bulk import add_counts
 from bookd.kit.errors import ValidationFailed
 from bookd.webhooks import counts as delivery_counts
 from bookd.webhooks.models import DELIVERY_DAYS, Delivery

@@ -31,7 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.bookings.domain import MessageStatus, Status
 from bookd.kit import bulk
-from bookd.kit.db import Base, add_counts
+from bookd.kit.bulk import add_counts
+from bookd.kit.db import Base
 
 STATUSES = tuple(s.value for s in Status)
 RATINGS = range(6)

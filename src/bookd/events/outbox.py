@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bookd.events import payloads
 from bookd.events.models import Event
 from bookd.events.types import EventType
-from bookd.kit.db import insert_rows
+from bookd.kit.bulk import insert_rows
 
 EVENTS = cast(Table, Event.__table__)
 

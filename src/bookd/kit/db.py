@@ -44,8 +44,6 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from bookd.kit import changes
-from bookd.kit.bulk import add_counts as add_counts
-from bookd.kit.bulk import insert_rows as insert_rows
 
 T = TypeVar("T")
 M = TypeVar("M")

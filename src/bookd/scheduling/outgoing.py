@@ -22,8 +22,9 @@ from bookd.bookings.service import TEMPLATES
 from bookd.events import outbox
 from bookd.events.types import EventType
 from bookd.kit import changes
+from bookd.kit.bulk import insert_rows
 from bookd.kit.clock import iso_z
-from bookd.kit.db import in_ids, insert_rows
+from bookd.kit.db import in_ids
 from bookd.webhooks.relay import EVENTS_KIND
 from bookd.workspaces import service as workspaces
 from bookd.workspaces.models import CustomerToken, Tenant

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
 from bookd.kit import bulk, changes
-from bookd.kit.db import insert_rows
+from bookd.kit.bulk import insert_rows
 from bookd.webhooks.models import Delivery, Trigger
 from bookd.webhooks.schemas import ALL
 

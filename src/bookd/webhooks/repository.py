@@ -35,7 +35,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bookd.events.models import Event
-from bookd.kit.db import UTCDateTime, add_counts
+from bookd.kit.bulk import add_counts
+from bookd.kit.db import UTCDateTime
 from bookd.webhooks import counts
 from bookd.webhooks.models import DELIVERY_DAYS, Delivery, DeliveryAttempt, Trigger
 from bookd.workspaces.models import Workspace

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bookd.events.models import Event
 from bookd.events.outbox import new_event_id
-from bookd.kit.db import add_counts, added, page_of
+from bookd.kit.bulk import add_counts
+from bookd.kit.db import added, page_of
 from bookd.kit.errors import NotFound, ValidationFailed, found
 from bookd.webhooks import counts, signing
 from bookd.webhooks.guard import Guard, UnsafeURL
