@@ -337,8 +337,15 @@ def _seed_actions(w: World) -> dict[str, Callable[[], None]]:
         rated = ok(act("update_booking_rating", booking_id=w.mine_done, rating=5))
         assert rated["data"]["rating"] == 5
 
+    def listed_hosts() -> None:
+        listed = ok(act("list_hosts"))["data"]
+        assert {"host_uid": w.host_uid, "name": "Dr. Who", "kind": "person"} in listed
+        assert w.inactive_host_uid not in [h["host_uid"] for h in listed]
+        assert all(set(h) == {"host_uid", "name", "kind"} for h in listed)
+
     return {
         "list_booking_services": listed_services,
+        "list_hosts": listed_hosts,
         "get_booking_service": one_service("get_booking_service"),
         "list_available_slots": one_service("list_available_slots"),
         "list_bookings": listed_bookings,

@@ -651,6 +651,7 @@ def _seed_actions(w: World) -> dict[str, Callable[[], None]]:
 
     return {
         "list_booking_services": listed_services,
+        "list_hosts": lambda: assert_hosts_of_b(act("list_hosts").json()["data"]),
         "get_booking_service": lambda: assert_not_found(
             act("get_booking_service", service_uid=w.uid)
         ),
@@ -710,6 +711,10 @@ def action_names(openapi: dict[str, Any]) -> set[str]:
     return {
         p.removeprefix("/v1/actions/") for p in openapi["paths"] if p.startswith("/v1/actions/")
     }
+
+
+def assert_hosts_of_b(listed: list[dict[str, Any]]) -> None:
+    assert [h["name"] for h in listed] == ["B's host"], listed
 
 
 def _action(name: str) -> Check:

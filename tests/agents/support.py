@@ -39,6 +39,7 @@ TOOLS = [
     "mark_booking_no_show",
     "update_booking_rating",
     "list_available_slots",
+    "list_hosts",
     "analytics",
 ]
 

@@ -105,6 +105,7 @@ def test_a_customer_never_reaches_another_bot_users_booking(api: Api, connect: C
             ("list_booking_services", {"bot_user_ns": "bob"}),
             ("get_booking_service", {"service_uid": uid, "bot_user_ns": "bob"}),
             ("list_available_slots", {"service_uid": uid, "bot_user_ns": "bob"}),
+            ("list_hosts", {"bot_user_ns": "bob"}),
         ]:
             answer = me.ok(name, **arguments)
             assert "bot_user_ns" not in str(answer) and "id': " + str(bobs[0]) not in str(answer)

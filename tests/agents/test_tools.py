@@ -21,6 +21,7 @@ CUSTOMER_TOOLS = {
     "list_booking_services",
     "get_booking_service",
     "list_available_slots",
+    "list_hosts",
     "list_bookings",
     "get_booking",
     "create_booking",

@@ -204,3 +204,12 @@ def test_a_workspace_has_at_most_the_limit_of_hosts(make_workspace: Any) -> None
         status=409,
         code="limit_exceeded",
     )
+
+
+def test_the_list_hosts_action_answers_what_the_api_lists(make_workspace: Any) -> None:
+    api = make_workspace()
+    created(api, weekly_hours=WEEK)
+    created(api, kind="resource", capacity=2, active=False)
+    action = api.post("/v1/actions/list_hosts")
+    assert action.status_code == 200, action.text
+    assert action.json()["data"] == api.get("/v1/hosts").json()["data"]

@@ -38,6 +38,8 @@ from bookd.bookings.endpoints import Ctx, StaffCtx
 from bookd.bookings.schemas import BookingCreate, BookingFilters, MessageOut, RescheduleBody
 from bookd.catalog import service as catalog
 from bookd.catalog.schemas import ServiceOut, TemplateOut
+from bookd.hosts import service as hosts
+from bookd.hosts.schemas import HostPublic
 from bookd.kit.errors import NotFound
 from bookd.kit.pagination import INT32_MAX, decode_cursor, next_cursor
 from bookd.kit.web import UnitOfWorkRoute, errors, invalid
@@ -60,6 +62,7 @@ class ActionName(StrEnum):
     mark_booking_no_show = "mark_booking_no_show"
     update_booking_rating = "update_booking_rating"
     list_available_slots = "list_available_slots"
+    list_hosts = "list_hosts"
     analytics = "analytics"
 
 
@@ -173,6 +176,17 @@ async def _slots(ctx: bookings.Context, p: SlotsParams) -> Any:
     return [slot.model_dump(mode="json") for slot in found.data]
 
 
+async def _list_hosts(ctx: bookings.Context, _p: NoParams) -> Any:
+    """The workspace's hosts; to a customer token the active ones, uid, name and kind."""
+    customer = ctx.customer is not None
+    rows = await hosts.list_hosts(
+        ctx.session, ctx.workspace.id, limit=hosts.MAX_HOSTS, active_only=customer
+    )
+    if customer:
+        return [HostPublic.model_validate(h).model_dump(mode="json") for h in rows]
+    return [hosts.host_out(h).model_dump(mode="json") for h in rows]
+
+
 async def _analytics(ctx: bookings.Context, p: AnalyticsQuery) -> Any:
     out = await analytics.report(ctx.session, ctx.workspace, p, ctx.now)
     return out.model_dump(mode="json", by_alias=True)
@@ -193,6 +207,7 @@ ACTIONS: dict[ActionName, tuple[type[BaseModel], Handler]] = {
     ActionName.mark_booking_no_show: (BookingParams, _simple(Action.NO_SHOW)),
     ActionName.update_booking_rating: (RatingParams, _rate),
     ActionName.list_available_slots: (SlotsParams, _slots),
+    ActionName.list_hosts: (NoParams, _list_hosts),
     ActionName.analytics: (AnalyticsQuery, _analytics),
 }
 

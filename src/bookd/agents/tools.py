@@ -37,6 +37,7 @@ READS = frozenset(
         A.list_bookings,
         A.get_booking,
         A.list_available_slots,
+        A.list_hosts,
         A.analytics,
     }
 )
@@ -149,6 +150,11 @@ DESCRIPTIONS: dict[ActionName, str] = {
         "business's; `start_local`/`end_local` say them in words, in `timezone` if given, else "
         "in the customer's. `remaining`: how many more bookings that start takes (null: no "
         "limit). Book one with create_booking, passing its `start` as `start_time`."
+    ),
+    A.list_hosts: (
+        "The people and resources (rooms, chairs) the business's bookings will be with: "
+        "`host_uid`, `name`, `kind` person or resource; to staff also their timezone, working "
+        "hours, time off and daily limits."
     ),
     A.analytics: (
         "The business's report per period and service: bookings by status, rates (completion, "
