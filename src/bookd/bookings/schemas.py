@@ -10,7 +10,16 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, Json
 
 from bookd.bookings.models import BookingLog
 from bookd.bookings.rows import BookingRow, BotUserRow, MessageRow, ServiceRow
-from bookd.kit.schemas import LATEST, Input, Minutes, Output, QueryTime, UTCTime, in_utc_range
+from bookd.kit.schemas import (
+    LATEST,
+    Input,
+    Minutes,
+    Output,
+    QueryTime,
+    UTCTime,
+    in_utc_range,
+    iso_8601,
+)
 from bookd.workspaces.schemas import BotUserNs
 
 
@@ -24,15 +33,6 @@ def _must_be_json(value: str) -> str:
         json.loads(value, parse_constant=_not_json_constant)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than json can read
         raise ValueError("metadata must be a JSON document given as a string") from None
-    return value
-
-
-def _iso_8601(value: Any) -> Any:
-    """Pydantic would read a number, or a string of digits, as a Unix time: that is not ISO 8601."""
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or value.strip().lstrip("+-").replace(".", "", 1).isdigit():
-        raise ValueError("expected ISO 8601 with an offset, e.g. 2030-01-02T12:30:00Z")
     return value
 
 
@@ -52,7 +52,7 @@ def _bookable(value: datetime) -> datetime:
     return value
 
 
-StartTime = Annotated[AwareDatetime, BeforeValidator(_iso_8601), AfterValidator(_bookable)]
+StartTime = Annotated[AwareDatetime, BeforeValidator(iso_8601), AfterValidator(_bookable)]
 Requestable = Literal["pending", "confirmed"]
 StatusName = Literal[
     "pending", "confirmed", "in_progress", "completed", "cancelled", "no_show", "inactive"

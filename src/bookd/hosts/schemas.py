@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, model_validator
 
 from bookd.availability.schemas import MAX_OVERRIDES, DateOverride, DayHours, Weekday
-from bookd.kit.schemas import EARLIEST, LATEST, Input, Output, TimezoneName, UTCTime
+from bookd.kit.schemas import EARLIEST, LATEST, Input, Output, TimezoneName, UTCTime, iso_8601
 
 HostKind = Literal["person", "resource"]
 HostUid = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -24,22 +24,13 @@ WeeklyHours = dict[Weekday, DayHours]
 Overrides = Annotated[list[DateOverride], Field(max_length=MAX_OVERRIDES)]
 
 
-def _iso_8601(value: Any) -> Any:
-    """A number, or a string of digits, would be read as a Unix time: that is not ISO 8601."""
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or value.strip().lstrip("+-").replace(".", "", 1).isdigit():
-        raise ValueError("expected ISO 8601 with an offset, e.g. 2030-01-02T12:30:00Z")
-    return value
-
-
 def _in_range(value: datetime) -> datetime:
     if not EARLIEST <= value < LATEST:
         raise ValueError("the time must lie between the years 2000 and 9000")
     return value
 
 
-Instant = Annotated[AwareDatetime, BeforeValidator(_iso_8601), AfterValidator(_in_range)]
+Instant = Annotated[AwareDatetime, BeforeValidator(iso_8601), AfterValidator(_in_range)]
 
 
 class TimeOff(Input):

@@ -85,5 +85,14 @@ def in_utc_range(value: datetime) -> datetime:
     return value
 
 
+def iso_8601(value: Any) -> Any:
+    """Pydantic would read a number, or a string of digits, as a Unix time: that is not ISO 8601."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("expected ISO 8601 with an offset, e.g. 2030-01-02T12:30:00Z")
+    return value
+
+
 # A time in a query (`start_from`, `occurred_after`): any aware time that converts to UTC.
 QueryTime = Annotated[AwareDatetime, AfterValidator(in_utc_range)]
